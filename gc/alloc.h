@@ -1,0 +1,61 @@
+/* Allocation: per-thread free lists per kind and size class (no lock on
+ * the fast path), blocks swept lazily when a list runs dry, large objects
+ * on whole pages, explicit free. */
+#ifndef COGC_ALLOC_H
+#define COGC_ALLOC_H
+
+#include "chunk.h"
+#include "sizeclass.h"
+
+struct thread;
+
+/* Per-thread allocation state.  Every object on a KIND_NORMAL list is zero
+ * except its first word, the link. */
+struct tl {
+    void *fl[2][NCLASSES];     /* KIND_NORMAL and KIND_ATOMIC lists */
+    size_t refilled;           /* bytes handed to this thread since last flush */
+    struct thread *self;       /* registry record, NULL while unregistered */
+};
+
+extern __thread struct tl tl_state __attribute__((tls_model("initial-exec")));
+
+/* The gc epoch: blocks swept in an earlier epoch are still to be swept. */
+extern _Atomic uint32_t gc_epoch;
+
+static inline void *alloc_fast(size_t size, enum kind k)
+{
+    if (unlikely(size > MAX_SMALL) || k > KIND_ATOMIC)
+        return NULL;
+    void **head = &tl_state.fl[k][size_to_class(size)];
+    void *p = *head;
+    if (unlikely(!p))
+        return NULL;
+    *head = *(void **)p;
+    *(void **)p = NULL;
+    struct chunk *c = (struct chunk *)((uintptr_t)p & ~(uintptr_t)CHUNK_MASK);
+    size_t bit = granule_bit(c, (uintptr_t)p);
+    atomic_fetch_or_explicit(&c->alloc[bit >> 6], (uint64_t)1 << (bit & 63), memory_order_relaxed);
+    return p;
+}
+
+/* The slow path: initialises, registers the thread, refills, collects,
+ * grows the heap; NULL with errno = ENOMEM. */
+void *alloc_slow(size_t size, enum kind k);
+void alloc_free(void *p);
+void *alloc_realloc(void *p, size_t size);
+
+/* Object lookup for a pointer anywhere into an allocated object. */
+void *alloc_base(const void *p);
+size_t alloc_size(const void *p);
+
+/* Called by the collector with the heap lock held and the world stopped. */
+void alloc_mark_free_lists(struct tl *t);
+/* Free lists held by the heap itself, and every uncollectable object. */
+void alloc_mark_heap_roots(void);
+void alloc_after_mark(void);   /* new epoch: reset sweep cursors, sweep large objects */
+void alloc_drop_free_lists(struct tl *t);   /* thread exit */
+void alloc_flush_counts(struct tl *t);
+/* Sweep every block still unswept (before the heap grows). */
+size_t alloc_sweep_all(void);
+
+#endif

@@ -1,0 +1,214 @@
+/* The public entry points of include/cogc.h. */
+#define _GNU_SOURCE
+#include "../include/cogc.h"
+#include "alloc.h"
+#include "chunk.h"
+#include "collect.h"
+#include "lock.h"
+#include "mark.h"
+#include "options.h"
+#include "report.h"
+#include "roots.h"
+#include "sizeclass.h"
+#include "stats.h"
+#include "threads.h"
+#include "vg.h"
+
+#include <errno.h>
+#include <string.h>
+
+pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
+int vg_on;
+
+static int init_locked(void)
+{
+    options_init();
+    sizeclass_init();
+    vg_on = RUNNING_ON_VALGRIND ? 1 : 0;
+    if (chunk_table_init() || mark_init() || threads_init() || collect_init())
+        return -1;
+    stats_init();
+    return 0;
+}
+
+COGC_API int cogc_init(void)
+{
+    if (!collector_ready()) {
+        heap_lock();
+        int rc = collector_ready() ? 0 : init_locked();
+        heap_unlock();
+        if (rc != 0) {
+            report_warn("initialisation failed: %s", strerror(errno));
+            return -1;
+        }
+    }
+    return threads_register_self();
+}
+
+static inline void *allocate(size_t size, enum kind k)
+{
+    void *p = alloc_fast(size, k);
+    if (unlikely(!p))
+        p = alloc_slow(size, k);
+    if (p)
+        vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
+    return p;
+}
+
+COGC_API void *cogc_malloc(size_t size) { return allocate(size, KIND_NORMAL); }
+COGC_API void *cogc_malloc_atomic(size_t size) { return allocate(size, KIND_ATOMIC); }
+COGC_API void *cogc_malloc_uncollectable(size_t size) { return allocate(size, KIND_UNCOLLECTABLE); }
+
+COGC_API void *cogc_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return allocate(total, KIND_NORMAL);
+}
+
+COGC_API void *cogc_realloc(void *p, size_t size)
+{
+    if (!p)
+        return cogc_malloc(size);
+    if (size == 0) {
+        cogc_free(p);
+        return NULL;
+    }
+    return alloc_realloc(p, size);
+}
+
+COGC_API void cogc_free(void *p)
+{
+    if (!p)
+        return;
+    if (!collector_ready()) {
+        report_misuse("cogc_free(%p) before any allocation: not a cogc object; ignored", p);
+        return;
+    }
+    alloc_free(p);
+}
+
+COGC_API void cogc_collect(void)
+{
+    if (cogc_init() != 0)
+        return;
+    heap_lock();
+    alloc_flush_counts(&tl_state);
+    collect_locked(COLLECT_EXPLICIT);
+    heap_unlock();
+}
+
+COGC_API void *cogc_base(const void *p) { return collector_ready() ? alloc_base(p) : NULL; }
+COGC_API size_t cogc_size(const void *p) { return collector_ready() ? alloc_size(p) : 0; }
+
+COGC_API int cogc_add_roots(void *lo, void *hi)
+{
+    if (cogc_init() != 0)
+        return -1;
+    return roots_add((uintptr_t)lo, (uintptr_t)hi);
+}
+
+COGC_API int cogc_remove_roots(void *lo, void *hi)
+{
+    if (cogc_init() != 0)
+        return -1;
+    return roots_remove((uintptr_t)lo, (uintptr_t)hi);
+}
+
+COGC_API int cogc_register_thread(void)
+{
+    if (cogc_init() != 0)
+        return -1;
+    return threads_register_self();
+}
+
+COGC_API int cogc_unregister_thread(void) { return threads_unregister_self(); }
+
+COGC_API int cogc_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    return threads_create(t, attr, fn, arg);
+}
+
+/* For -Wl,--wrap=pthread_create with the static library. */
+COGC_API int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    return threads_create(t, attr, fn, arg);
+}
+
+COGC_API int cogc_get_stats(struct cogc_stats *out, size_t size)
+{
+    if (!out) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct cogc_stats s;
+    if (collector_ready())
+        stats_fill(&s);
+    else
+        memset(&s, 0, sizeof s);
+    if (size > sizeof s)
+        size = sizeof s;
+    memcpy(out, &s, size);
+    return 0;
+}
+
+COGC_API void cogc_set_heap_limit(size_t bytes)
+{
+    options_init();
+    option_set(OPT_HEAP_LIMIT, (int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+}
+
+COGC_API size_t cogc_get_heap_limit(void)
+{
+    options_init();
+    return (size_t)option(OPT_HEAP_LIMIT);
+}
+
+COGC_API int cogc_set_growth(unsigned percent)
+{
+    options_init();
+    const struct option_desc *d = &option_table[OPT_GROWTH];
+    if (percent < d->min || percent > d->max) {
+        errno = EINVAL;
+        return -1;
+    }
+    option_set(OPT_GROWTH, percent);
+    return 0;
+}
+
+COGC_API unsigned cogc_get_growth(void)
+{
+    options_init();
+    return (unsigned)option(OPT_GROWTH);
+}
+
+COGC_API void cogc_set_interior_pointers(int on)
+{
+    options_init();
+    option_set(OPT_INTERIOR, on ? 1 : 0);
+}
+
+COGC_API int cogc_get_interior_pointers(void)
+{
+    options_init();
+    return (int)option(OPT_INTERIOR);
+}
+
+COGC_API int cogc_set_markers(unsigned n)
+{
+    if (n > 64) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (cogc_init() != 0)
+        return -1;
+    heap_lock();
+    collect_set_markers(n);
+    heap_unlock();
+    return 0;
+}
+
+COGC_API void cogc_set_warn_proc(cogc_warn_proc proc) { report_set_proc(proc); }

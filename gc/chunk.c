@@ -1,0 +1,105 @@
+#include "chunk.h"
+#include "options.h"
+#include "os.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TABLE_ENTRIES ((size_t)1 << (47 - CHUNK_SHIFT))
+
+struct chunk **chunk_table;
+uintptr_t heap_lo = UINTPTR_MAX, heap_hi = UINTPTR_MAX;
+static struct chunk *chunks;
+static size_t mapped_bytes;
+
+int chunk_table_init(void)
+{
+    if (chunk_table)
+        return 0;
+    chunk_table = os_map_aligned(TABLE_ENTRIES * sizeof *chunk_table, PAGE_SIZE, true);
+    return chunk_table ? 0 : -1;
+}
+
+static size_t bitmap_bytes(size_t npages) { return round_up(npages * GRANULES_PER_PAGE / 8, 64); }
+
+size_t chunk_header_bytes(size_t npages)
+{
+    size_t n = round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
+    n += 2 * bitmap_bytes(npages);
+    n += round_up((npages + 7) / 8, 64);
+    return round_up(n, PAGE_SIZE);
+}
+
+struct chunk *chunk_new(size_t data_pages, bool single)
+{
+    size_t npages = CHUNK_SIZE / PAGE_SIZE;
+    if (single) {
+        /* Grow until header + object fit; the header grows with the chunk. */
+        npages = round_up(data_pages * PAGE_SIZE + chunk_header_bytes(data_pages + 1024), CHUNK_SIZE) / PAGE_SIZE;
+        if (data_pages > ((size_t)1 << 35) / PAGE_SIZE) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    size_t size = npages * PAGE_SIZE;
+    struct chunk *c = os_map_aligned(size, CHUNK_SIZE, false);
+    if (!c)
+        return NULL;
+    size_t hdr = chunk_header_bytes(npages);
+    if (option(OPT_HUGEPAGES) && !single)
+        os_hugepage(c, size);
+    char *meta = (char *)c + round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
+    c->npages = (uint32_t)npages;
+    c->first = (uint32_t)(hdr / PAGE_SIZE);
+    c->single = single;
+    c->size = size;
+    c->mark = (_Atomic uint64_t *)meta;
+    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages));
+    c->black = (_Atomic uint64_t *)(meta + 2 * bitmap_bytes(npages));
+
+    uintptr_t a = (uintptr_t)c;
+    for (size_t off = 0; off < size; off += CHUNK_SIZE)
+        chunk_table[(a + off) >> CHUNK_SHIFT] = c;
+    if (heap_lo == UINTPTR_MAX) {
+        heap_lo = a;
+        heap_hi = a + size;
+    } else {
+        if (a < heap_lo)
+            heap_lo = a;
+        if (a + size > heap_hi)
+            heap_hi = a + size;
+    }
+    c->next = chunks;
+    chunks = c;
+    mapped_bytes += size;
+    return c;
+}
+
+void chunk_delete(struct chunk *c)
+{
+    struct chunk **pp = &chunks;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    uintptr_t a = (uintptr_t)c;
+    for (size_t off = 0; off < c->size; off += CHUNK_SIZE)
+        chunk_table[(a + off) >> CHUNK_SHIFT] = NULL;
+    mapped_bytes -= c->size;
+    os_unmap(c, c->size);
+}
+
+struct chunk *chunk_list(void) { return chunks; }
+size_t chunk_mapped_bytes(void) { return mapped_bytes; }
+
+void chunk_clear_marks(void)
+{
+    for (struct chunk *c = chunks; c; c = c->next) {
+        if (c->single) {
+            size_t bit = (size_t)c->first * GRANULES_PER_PAGE;
+            atomic_store_explicit(&c->mark[bit >> 6], 0, memory_order_relaxed);
+        } else {
+            memset((void *)c->mark, 0, bitmap_bytes(c->npages));
+        }
+        memset((void *)c->black, 0, round_up((c->npages + 7) / 8, 64));
+    }
+}

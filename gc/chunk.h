@@ -1,0 +1,106 @@
+/* Chunks: 4 MiB-aligned regions of heap.  Each starts with its metadata
+ * (page descriptors, mark, allocation and black-list bitmaps) on pages of
+ * its own, so marking never writes to an object's page.  A table maps any
+ * address to its chunk in one load. */
+#ifndef COGC_CHUNK_H
+#define COGC_CHUNK_H
+
+#include "config.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+
+enum page_state {
+    PS_NONE = 0,   /* metadata page of the chunk */
+    PS_FREE,       /* in a free run */
+    PS_SMALL,      /* first page of a size-class block */
+    PS_LARGE,      /* first page of a large object */
+    PS_CONT,       /* later page of a block or large object: see head */
+};
+
+enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3 };
+
+#define PF_ZERO     1u   /* free page known to read as zero */
+#define PF_RELEASED 2u   /* free page given back to the kernel */
+
+struct page_desc {
+    uint8_t state;
+    uint8_t kind;
+    uint8_t sclass;
+    uint8_t flags;
+    uint32_t npages;        /* head of block or free run: its length */
+    uint32_t head;          /* PS_CONT, and tail of a free run: index of its head */
+    uint32_t objsize;       /* bytes per object (large: the object's size) */
+    uint32_t nobjs;
+    uint32_t recip;         /* see div_by_recip */
+    _Atomic uint32_t swept; /* collection epoch in which the block was swept */
+    uint32_t free_since;    /* free run: collection count when it became free */
+    struct page_desc *next, *prev;
+};
+
+struct chunk {
+    uint32_t npages;        /* pages in the chunk, metadata included */
+    uint32_t first;         /* first page that holds objects */
+    bool single;            /* holds exactly one large object at page `first` */
+    size_t size;
+    struct chunk *next;     /* every chunk */
+    _Atomic uint64_t *mark; /* one bit per granule */
+    _Atomic uint64_t *alloc;/* one bit per granule: object start, allocated */
+    _Atomic uint64_t *black;/* one bit per page: hit by a false pointer */
+    struct page_desc pd[];
+};
+
+extern struct chunk **chunk_table;
+extern uintptr_t heap_lo, heap_hi;
+
+static inline struct chunk *chunk_of(uintptr_t a)
+{
+    if (a - heap_lo >= heap_hi - heap_lo)
+        return NULL;
+    return chunk_table[a >> CHUNK_SHIFT];
+}
+
+static inline uintptr_t chunk_base(const struct chunk *c) { return (uintptr_t)c; }
+static inline size_t page_index(const struct chunk *c, uintptr_t a) { return (a - chunk_base(c)) >> PAGE_SHIFT; }
+static inline uintptr_t page_addr(const struct chunk *c, size_t i) { return chunk_base(c) + (i << PAGE_SHIFT); }
+static inline struct chunk *chunk_of_pd(const struct page_desc *pd)
+{
+    return (struct chunk *)((uintptr_t)pd & ~(uintptr_t)CHUNK_MASK);
+}
+static inline size_t pd_index(const struct page_desc *pd) { return (size_t)(pd - chunk_of_pd(pd)->pd); }
+static inline uintptr_t pd_addr(const struct page_desc *pd) { return page_addr(chunk_of_pd(pd), pd_index(pd)); }
+
+/* ---- bitmaps, indexed by granule (mark, alloc) or page (black) ---- */
+static inline size_t granule_bit(const struct chunk *c, uintptr_t a) { return (a - chunk_base(c)) >> GRANULE_SHIFT; }
+
+static inline bool bit_test(_Atomic uint64_t *map, size_t bit)
+{
+    return (atomic_load_explicit(&map[bit >> 6], memory_order_relaxed) >> (bit & 63)) & 1;
+}
+/* Returns true if this call set the bit. */
+static inline bool bit_set_atomic(_Atomic uint64_t *map, size_t bit)
+{
+    uint64_t m = (uint64_t)1 << (bit & 63);
+    if (atomic_load_explicit(&map[bit >> 6], memory_order_relaxed) & m)
+        return false;
+    return !(atomic_fetch_or_explicit(&map[bit >> 6], m, memory_order_relaxed) & m);
+}
+/* Returns true if this call cleared the bit. */
+static inline bool bit_clear_atomic(_Atomic uint64_t *map, size_t bit)
+{
+    uint64_t m = (uint64_t)1 << (bit & 63);
+    return atomic_fetch_and_explicit(&map[bit >> 6], ~m, memory_order_relaxed) & m;
+}
+
+/* Map a chunk for `data_pages` pages of objects (a dedicated chunk for one
+ * large object when `single`).  NULL with errno on failure. */
+struct chunk *chunk_new(size_t data_pages, bool single);
+void chunk_delete(struct chunk *c);
+struct chunk *chunk_list(void);
+size_t chunk_mapped_bytes(void);
+/* Bytes of metadata at the start of a chunk of `npages` pages. */
+size_t chunk_header_bytes(size_t npages);
+int chunk_table_init(void);
+/* Clear every mark (and black-list) bit: the start of a full collection. */
+void chunk_clear_marks(void);
+
+#endif

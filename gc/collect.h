@@ -1,0 +1,18 @@
+/* Collection: when to collect, and the stop-the-world full collection. */
+#ifndef COGC_COLLECT_H
+#define COGC_COLLECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum collect_reason { COLLECT_EXPLICIT, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY };
+
+bool collector_ready(void);
+int collect_init(void);
+/* Heap lock held for all of these. */
+void collect_note_allocated(size_t bytes);
+void collect_maybe_locked(void);
+void collect_locked(enum collect_reason why);
+void collect_set_markers(unsigned n);
+
+#endif

@@ -1,0 +1,27 @@
+/* Fixed geometry of the heap.  Everything else derives from these. */
+#ifndef COGC_CONFIG_H
+#define COGC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAGE_SHIFT     12
+#define PAGE_SIZE      ((size_t)1 << PAGE_SHIFT)
+#define GRANULE_SHIFT  4                       /* 16-byte granules: malloc alignment */
+#define GRANULE        ((size_t)1 << GRANULE_SHIFT)
+#define CHUNK_SHIFT    22                      /* 4 MiB chunks, aligned to their size */
+#define CHUNK_SIZE     ((size_t)1 << CHUNK_SHIFT)
+#define CHUNK_MASK     (CHUNK_SIZE - 1)
+#define GRANULES_PER_PAGE (PAGE_SIZE / GRANULE)
+
+/* Objects up to MAX_SMALL bytes live in size-class blocks; larger ones get
+ * whole pages.  32 KiB keeps page rounding of large objects under 12.5 %. */
+#define MAX_SMALL      ((size_t)32768)
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define COLD        __attribute__((cold, noinline))
+
+static inline size_t round_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
+
+#endif

@@ -1,0 +1,413 @@
+#define _GNU_SOURCE
+#include "mark.h"
+#include "alloc.h"
+#include "chunk.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+#include "sizeclass.h"
+#include "threads.h"
+
+#include <atomic_ops.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define MAX_MARKERS 64
+#define PACKET_N 255
+#define POOL_PACKETS 65536
+#define SPLIT_BYTES 4096   /* big objects are scanned in pieces, so they can be shared */
+
+struct entry { uintptr_t lo, hi; };
+
+struct packet {
+    uint32_t next;          /* pool index + 1 of the next packet in a stack; 0 ends */
+    uint32_t n;
+    struct entry e[PACKET_N];
+};
+
+struct marker {
+    struct entry *stack;
+    size_t top, cap;
+    uint64_t live;
+    uint64_t black;
+    bool overflowed;
+} __attribute__((aligned(64)));
+
+static struct marker markers[MAX_MARKERS];
+static unsigned nactive;
+
+/* Packets live in one reserved array; a stack head is (tag << 32 | index+1),
+ * the tag defeating ABA on the lock-free pop. */
+static struct packet *pool;
+static volatile AO_t pool_used, full_head, empty_head;
+static volatile AO_t idle;
+
+static int interior;
+static uintptr_t lo_cache, span_cache;
+
+/* ---- packet stacks ------------------------------------------------- */
+
+static void stack_push(volatile AO_t *head, uint32_t idx)
+{
+    AO_t old, new;
+    do {
+        old = AO_load_acquire(head);
+        pool[idx].next = (uint32_t)old;
+        new = (((old >> 32) + 1) << 32) | (idx + 1);
+    } while (!AO_compare_and_swap_full(head, old, new));
+}
+
+static int64_t stack_pop(volatile AO_t *head)
+{
+    AO_t old, new;
+    uint32_t idx;
+    do {
+        old = AO_load_acquire(head);
+        if (!(uint32_t)old)
+            return -1;
+        idx = (uint32_t)old - 1;
+        new = (((old >> 32) + 1) << 32) | pool[idx].next;
+    } while (!AO_compare_and_swap_full(head, old, new));
+    return idx;
+}
+
+static int64_t packet_get(void)
+{
+    int64_t idx = stack_pop(&empty_head);
+    if (idx >= 0)
+        return idx;
+    AO_t n = AO_fetch_and_add1(&pool_used);
+    if (n >= POOL_PACKETS) {
+        AO_fetch_and_sub1(&pool_used);
+        return -1;
+    }
+    return (int64_t)n;
+}
+
+/* ---- mark stacks --------------------------------------------------- */
+
+static bool stack_grow(struct marker *m)
+{
+    size_t max = (size_t)option(OPT_MARK_STACK_MAX);
+    if (m->cap >= max)
+        return false;
+    size_t ncap = m->cap ? m->cap * 2 : 4096;
+    if (ncap > max)
+        ncap = max;
+    struct entry *s = os_map(ncap * sizeof *s);
+    if (!s)
+        return false;
+    if (m->stack) {
+        memcpy(s, m->stack, m->top * sizeof *s);
+        os_unmap(m->stack, m->cap * sizeof *s);
+    }
+    m->stack = s;
+    m->cap = ncap;
+    return true;
+}
+
+static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    if (unlikely(m->top == m->cap) && !stack_grow(m)) {
+        /* The object is marked but not scanned: found again by the rescan. */
+        m->overflowed = true;
+        return;
+    }
+    m->stack[m->top++] = (struct entry){lo, hi};
+}
+
+/* ---- the conservative test --------------------------------------------- */
+
+static inline void mark_word(struct marker *m, uintptr_t v)
+{
+    if (v - lo_cache >= span_cache)
+        return;
+    struct chunk *c = chunk_table[v >> CHUNK_SHIFT];
+    if (!c)
+        return;
+    size_t i = (v - (uintptr_t)c) >> PAGE_SHIFT;
+    if (unlikely(i < c->first))
+        return;
+    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
+    unsigned st = pd->state;
+    if (st == PS_CONT) {
+        pd = &c->pd[pd->head];
+        st = pd->state;
+    }
+    uintptr_t obj;
+    size_t size;
+    if (likely(st == PS_SMALL)) {
+        uintptr_t base = pd_addr(pd);
+        uint32_t idx = div_by_recip(v - base, pd->recip);
+        if (unlikely(idx >= pd->nobjs))
+            return;
+        size = pd->objsize;
+        obj = base + (uintptr_t)idx * size;
+    } else if (st == PS_LARGE) {
+        obj = pd_addr(pd);
+        size = (size_t)pd->npages * PAGE_SIZE;
+    } else {
+        if (st == PS_FREE && bit_set_atomic(c->black, i))
+            m->black++;
+        return;
+    }
+    if (!interior && obj != v)
+        return;
+    if (!bit_set_atomic(c->mark, (obj - (uintptr_t)c) >> GRANULE_SHIFT))
+        return;
+    m->live += size;
+    if (pd->kind != KIND_ATOMIC) {
+        __builtin_prefetch((void *)obj);
+        push(m, obj, obj + size);
+    }
+}
+
+static void scan(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t *p = (uintptr_t *)lo; (uintptr_t)p < hi; p++)
+        mark_word(m, *p);
+}
+
+/* ---- work sharing and termination ---------------------------------- */
+
+static void share(struct marker *m)
+{
+    int64_t idx = packet_get();
+    if (idx < 0)
+        return;
+    struct packet *pk = &pool[idx];
+    /* Give away the oldest half: the biggest pieces of work (tree tops). */
+    size_t n = m->top / 2 < PACKET_N ? m->top / 2 : PACKET_N;
+    memcpy(pk->e, m->stack, n * sizeof(struct entry));
+    pk->n = (uint32_t)n;
+    m->top -= n;
+    memmove(m->stack, m->stack + n, m->top * sizeof(struct entry));
+    stack_push(&full_head, (uint32_t)idx);
+}
+
+static bool take_packet(struct marker *m)
+{
+    int64_t idx = stack_pop(&full_head);
+    if (idx < 0)
+        return false;
+    struct packet *pk = &pool[idx];
+    for (uint32_t k = 0; k < pk->n; k++)
+        push(m, pk->e[k].lo, pk->e[k].hi);
+    stack_push(&empty_head, (uint32_t)idx);
+    return true;
+}
+
+/* Out of local work: take a packet, or finish once every marker is idle
+ * and no packet is left.  A marker that leaves stays counted as idle. */
+static bool find_work(struct marker *m)
+{
+    if (take_packet(m))
+        return true;
+    AO_fetch_and_add1(&idle);
+    for (unsigned spins = 0;; spins++) {
+        if ((uint32_t)AO_load_acquire(&full_head)) {
+            AO_fetch_and_sub1(&idle);
+            if (take_packet(m))
+                return true;
+            AO_fetch_and_add1(&idle);
+        }
+        if (AO_load_acquire(&idle) == nactive)
+            return false;
+        if (spins > 64)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+static void drain(struct marker *m)
+{
+    do {
+        while (m->top) {
+            struct entry e = m->stack[--m->top];
+            if (e.hi - e.lo > SPLIT_BYTES) {
+                push(m, e.lo + SPLIT_BYTES, e.hi);
+                e.hi = e.lo + SPLIT_BYTES;
+            }
+            scan(m, e.lo, e.hi);
+            if (m->top >= 2 && AO_load(&idle))
+                share(m);
+        }
+    } while (nactive > 1 ? find_work(m) : false);
+}
+
+/* ---- helper threads ------------------------------------------------ */
+
+static pthread_t helpers[MAX_MARKERS];
+static unsigned nhelpers;
+static volatile int phase;          /* bumped to start helpers on a mark phase */
+static volatile int helpers_done;
+
+static void *helper_main(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    int seen = 0;
+    for (;;) {
+        while (__atomic_load_n(&phase, __ATOMIC_ACQUIRE) == seen)
+            os_futex_wait(&phase, seen);
+        seen = __atomic_load_n(&phase, __ATOMIC_ACQUIRE);
+        if (id < nactive)
+            drain(&markers[id]);
+        __atomic_add_fetch(&helpers_done, 1, __ATOMIC_RELEASE);
+        os_futex_wake(&helpers_done, 1);
+    }
+    return NULL;
+}
+
+static void start_helpers(unsigned want)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    while (nhelpers < want) {
+        if (threads_create_unregistered(&helpers[nhelpers], helper_main,
+                                        (void *)(uintptr_t)(nhelpers + 1)) != 0)
+            break;
+        nhelpers++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void mark_after_fork_child(void)
+{
+    nhelpers = 0;
+    phase = 0;
+    helpers_done = 0;
+}
+
+/* ---- the phase --------------------------------------------------------- */
+
+int mark_init(void)
+{
+    if (pool)
+        return 0;
+    pool = os_map_aligned((size_t)POOL_PACKETS * sizeof(struct packet), PAGE_SIZE, true);
+    return pool ? 0 : -1;
+}
+
+static unsigned overflows;
+static uint64_t blacklisted;
+
+void mark_begin(void)
+{
+    interior = (int)option(OPT_INTERIOR);
+    lo_cache = heap_lo;
+    span_cache = heap_hi - heap_lo;
+    for (unsigned i = 0; i < MAX_MARKERS; i++) {
+        markers[i].top = 0;
+        markers[i].live = 0;
+        markers[i].black = 0;
+        markers[i].overflowed = false;
+    }
+    overflows = 0;
+    blacklisted = 0;
+}
+
+void mark_push_root_range(uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    if (lo < hi)
+        push(&markers[0], lo, hi);
+}
+
+void mark_push_root_object(uintptr_t obj, size_t size)
+{
+    struct chunk *c = chunk_of(obj);
+    if (bit_set_atomic(c->mark, granule_bit(c, obj)))
+        markers[0].live += size;
+    push(&markers[0], obj, obj + size);
+}
+
+void mark_set(uintptr_t obj)
+{
+    struct chunk *c = chunk_of(obj);
+    if (c)
+        bit_set_atomic(c->mark, granule_bit(c, obj));
+}
+
+/* After an overflow: scan every marked, scanned-kind object again, so
+ * children of objects whose push was dropped get marked. */
+static void rescan_marked(struct marker *m)
+{
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        for (size_t i = c->first; i < c->npages; i++) {
+            struct page_desc *pd = &c->pd[i];
+            if (pd->state != PS_SMALL && pd->state != PS_LARGE)
+                continue;
+            if (pd->kind == KIND_ATOMIC)
+                continue;
+            uintptr_t base = pd_addr(pd);
+            size_t size = pd->state == PS_LARGE ? (size_t)pd->npages * PAGE_SIZE : pd->objsize;
+            for (size_t k = 0; k < pd->nobjs; k++) {
+                uintptr_t obj = base + k * size;
+                if (bit_test(c->mark, granule_bit(c, obj))) {
+                    push(m, obj, obj + size);
+                    drain(m);
+                }
+            }
+            if (c->single)
+                break;
+        }
+    }
+}
+
+static void run_parallel(unsigned n)
+{
+    nactive = n;
+    AO_store(&idle, 0);
+    if (n > 1) {
+        start_helpers(n - 1);
+        if (nhelpers < n - 1)
+            nactive = n = nhelpers + 1;
+    }
+    if (n > 1) {
+        __atomic_store_n(&helpers_done, 0, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&phase, 1, __ATOMIC_RELEASE);
+        os_futex_wake(&phase, MAX_MARKERS);
+    }
+    drain(&markers[0]);
+    if (n > 1) {
+        int done;
+        while ((done = __atomic_load_n(&helpers_done, __ATOMIC_ACQUIRE)) < (int)nhelpers)
+            os_futex_wait(&helpers_done, done);
+    }
+}
+
+uint64_t mark_run(unsigned n)
+{
+    if (n < 1)
+        n = 1;
+    if (n > MAX_MARKERS)
+        n = MAX_MARKERS;
+    run_parallel(n);
+    for (;;) {
+        bool overflow = false;
+        for (unsigned i = 0; i < MAX_MARKERS; i++) {
+            overflow |= markers[i].overflowed;
+            markers[i].overflowed = false;
+        }
+        if (!overflow)
+            break;
+        overflows++;
+        nactive = 1;
+        rescan_marked(&markers[0]);
+    }
+    uint64_t live = 0;
+    for (unsigned i = 0; i < MAX_MARKERS; i++) {
+        live += markers[i].live;
+        blacklisted += markers[i].black;
+    }
+    return live;
+}
+
+unsigned mark_overflows(void) { return overflows; }
+uint64_t mark_blacklisted(void) { return blacklisted; }

@@ -1,0 +1,136 @@
+#define _GNU_SOURCE
+#include "options.h"
+#include "report.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const on_error_names[] = {"warn", "abort", NULL};
+
+const struct option_desc option_table[OPT_COUNT] = {
+    [OPT_HEAP_LIMIT]   = {"COGC_HEAP_LIMIT", OPT_SIZE, 0, 0, INT64_MAX, NULL,
+                          "maximum heap bytes, 0 = unlimited"},
+    [OPT_GROWTH]       = {"COGC_GROWTH", OPT_UINT, 100, 10, 10000, NULL,
+                          "bytes allocated between collections, percent of live bytes"},
+    [OPT_MIN_TRIGGER]  = {"COGC_MIN_TRIGGER", OPT_SIZE, 4 << 20, 64 << 10, (int64_t)1 << 40, NULL,
+                          "bytes allocated before a collection is considered"},
+    [OPT_INTERIOR]     = {"COGC_INTERIOR", OPT_BOOL, 1, 0, 1, NULL,
+                          "interior pointers keep objects alive"},
+    [OPT_MARKERS]      = {"COGC_MARKERS", OPT_UINT, 0, 0, 64, NULL,
+                          "marker threads, 0 = one per online CPU"},
+    [OPT_STATS]        = {"COGC_STATS", OPT_BOOL, 0, 0, 1, NULL,
+                          "print a line per collection and a summary at exit"},
+    [OPT_HUGEPAGES]    = {"COGC_HUGEPAGES", OPT_BOOL, 1, 0, 1, NULL,
+                          "ask for transparent huge pages on heap chunks"},
+    [OPT_ON_ERROR]     = {"COGC_ON_ERROR", OPT_CHOICE, ON_ERROR_WARN, 0, 1, on_error_names,
+                          "what a misuse report does: warn or abort"},
+    [OPT_RELEASE_AFTER] = {"COGC_RELEASE_AFTER", OPT_UINT, 4, 1, 1000000, NULL,
+                          "collections a free page run stays unused before it is given back"},
+    [OPT_MARK_STACK_MAX] = {"COGC_MARK_STACK_MAX", OPT_UINT, 1 << 24, 64, 1 << 30, NULL,
+                          "entries a marker's stack may hold before overflow handling"},
+};
+
+static int64_t values[OPT_COUNT];
+static int initialised;
+
+static int parse_size(const char *s, int64_t *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned shift = 0;
+    switch (tolower((unsigned char)*end)) {
+    case 'k': shift = 10; end++; break;
+    case 'm': shift = 20; end++; break;
+    case 'g': shift = 30; end++; break;
+    case 't': shift = 40; end++; break;
+    default: break;
+    }
+    if (shift && (*end == 'b' || *end == 'B'))
+        end++;
+    if (*end != '\0')
+        return -1;
+    if (v > ((unsigned long long)INT64_MAX >> shift))
+        return -1;
+    *out = (int64_t)(v << shift);
+    return 0;
+}
+
+int option_parse(const struct option_desc *d, const char *s, int64_t *out)
+{
+    int64_t v;
+    if (!s)
+        return -1;
+    switch (d->type) {
+    case OPT_SIZE:
+        if (parse_size(s, &v))
+            return -1;
+        break;
+    case OPT_UINT: {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        errno = 0;
+        char *end;
+        unsigned long long u = strtoull(s, &end, 10);
+        if (errno || *end || u > INT64_MAX)
+            return -1;
+        v = (int64_t)u;
+        break;
+    }
+    case OPT_BOOL:
+        if (!strcmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "on") || !strcasecmp(s, "true"))
+            v = 1;
+        else if (!strcmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "off") || !strcasecmp(s, "false"))
+            v = 0;
+        else
+            return -1;
+        break;
+    case OPT_CHOICE:
+        for (v = 0; d->choices[v]; v++)
+            if (!strcasecmp(s, d->choices[v]))
+                break;
+        if (!d->choices[v])
+            return -1;
+        break;
+    default:
+        return -1;
+    }
+    if (v < d->min || v > d->max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void options_init(void)
+{
+    if (initialised)
+        return;
+    for (int i = 0; i < OPT_COUNT; i++) {
+        const struct option_desc *d = &option_table[i];
+        values[i] = d->deflt;
+        /* secure_getenv: a set-uid program cannot be steered by these. */
+        const char *s = secure_getenv(d->env);
+        if (!s)
+            continue;
+        int64_t v;
+        if (option_parse(d, s, &v) == 0)
+            values[i] = v;
+        else if (d->type == OPT_CHOICE)
+            report_warn("%s=\"%s\" is not one of warn|abort; using the default (%s)",
+                        d->env, s, d->choices[d->deflt]);
+        else
+            report_warn("%s=\"%s\" is malformed or out of range [%lld, %lld]; using the default (%lld)",
+                        d->env, s, (long long)d->min, (long long)d->max, (long long)d->deflt);
+    }
+    initialised = 1;
+}
+
+int64_t option(enum option_id id) { return values[id]; }
+
+void option_set(enum option_id id, int64_t value) { values[id] = value; }

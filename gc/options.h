@@ -1,0 +1,45 @@
+/* The one table of COGC_* environment variables.  Nothing else reads the
+ * environment. */
+#ifndef COGC_OPTIONS_H
+#define COGC_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum option_id {
+    OPT_HEAP_LIMIT,
+    OPT_GROWTH,
+    OPT_MIN_TRIGGER,
+    OPT_INTERIOR,
+    OPT_MARKERS,
+    OPT_STATS,
+    OPT_HUGEPAGES,
+    OPT_ON_ERROR,
+    OPT_RELEASE_AFTER,
+    OPT_MARK_STACK_MAX,
+    OPT_COUNT
+};
+
+enum on_error { ON_ERROR_WARN, ON_ERROR_ABORT };
+
+struct option_desc {
+    const char *env;        /* environment variable */
+    enum { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_CHOICE } type;
+    int64_t deflt;
+    int64_t min, max;       /* accepted range (numbers) */
+    const char *const *choices; /* OPT_CHOICE: NULL-terminated names */
+    const char *help;
+};
+
+extern const struct option_desc option_table[OPT_COUNT];
+
+/* Parse every variable once; malformed values are reported and ignored. */
+void options_init(void);
+int64_t option(enum option_id id);
+void option_set(enum option_id id, int64_t value);
+
+/* Parse one value as `desc` describes.  Returns 0 and *out, or -1.
+ * Exposed for unit tests and the fuzz harness. */
+int option_parse(const struct option_desc *desc, const char *text, int64_t *out);
+
+#endif

@@ -1,0 +1,83 @@
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic unsigned fail_map_countdown;
+
+void os_fail_map_after(unsigned n) { atomic_store(&fail_map_countdown, n); }
+
+static bool injected_failure(void)
+{
+    unsigned n = atomic_load(&fail_map_countdown);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&fail_map_countdown, &n, n - 1))
+            return n == 1;
+    }
+    return false;
+}
+
+void *os_map_aligned(size_t size, size_t align, bool noreserve)
+{
+    if (injected_failure()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
+    size_t span = size + (align > 4096 ? align : 0);
+    if (span < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (align <= 4096)
+        return p;
+    /* Trim the over-allocation so the result is aligned. */
+    uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t lead = start - (uintptr_t)p;
+    if (lead)
+        munmap(p, lead);
+    size_t tail = span - lead - size;
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
+void *os_map(size_t size) { return os_map_aligned(size, 4096, false); }
+
+void os_unmap(void *p, size_t size) { munmap(p, size); }
+
+int os_release(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
+
+void os_hugepage(void *p, size_t size) { (void)madvise(p, size, MADV_HUGEPAGE); }
+
+unsigned os_ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+uint64_t os_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void os_futex_wait(volatile int *addr, int expected)
+{
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void os_futex_wake(volatile int *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}

@@ -1,0 +1,29 @@
+/* OS primitives: the only place the collector talks to mmap, madvise,
+ * futexes and clocks directly. */
+#ifndef COGC_OS_H
+#define COGC_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* Anonymous read-write memory aligned to `align` (a power of two), or NULL
+ * with errno.  `noreserve` maps without committing swap (sparse tables). */
+void *os_map_aligned(size_t size, size_t align, bool noreserve);
+void *os_map(size_t size);
+void os_unmap(void *p, size_t size);
+/* Give pages back; afterwards they read as zero. */
+int os_release(void *p, size_t size);
+/* Ask for transparent huge pages on a range (best effort). */
+void os_hugepage(void *p, size_t size);
+
+unsigned os_ncpus(void);
+uint64_t os_now_ns(void);
+
+void os_futex_wait(volatile int *addr, int expected);
+void os_futex_wake(volatile int *addr, int n);
+
+/* Test hook: fail the Nth subsequent os_map call (0 = never). */
+void os_fail_map_after(unsigned n);
+
+#endif

@@ -1,0 +1,151 @@
+#include "pages.h"
+#include "os.h"
+
+#define NBINS 64 /* bins[1..63]: runs of exactly n pages; bins[64]: longer */
+
+static struct page_desc *bins[NBINS + 1];
+static size_t free_pages, released_pages;
+static uint64_t epoch;
+
+void pages_set_epoch(uint64_t collections) { epoch = collections; }
+size_t pages_free_count(void) { return free_pages; }
+size_t pages_released_count(void) { return released_pages; }
+
+static unsigned bin_of(size_t n) { return n < NBINS ? (unsigned)n : NBINS; }
+
+static void run_link(struct page_desc *pd, size_t n)
+{
+    struct chunk *c = chunk_of_pd(pd);
+    size_t i = pd_index(pd);
+    pd->state = PS_FREE;
+    pd->npages = (uint32_t)n;
+    pd->head = (uint32_t)i;
+    pd->free_since = (uint32_t)epoch;
+    struct page_desc *tail = &c->pd[i + n - 1];
+    tail->state = PS_FREE;
+    tail->head = (uint32_t)i;
+    unsigned b = bin_of(n);
+    pd->prev = NULL;
+    pd->next = bins[b];
+    if (bins[b])
+        bins[b]->prev = pd;
+    bins[b] = pd;
+    free_pages += n;
+}
+
+static void run_unlink(struct page_desc *pd)
+{
+    unsigned b = bin_of(pd->npages);
+    if (pd->prev)
+        pd->prev->next = pd->next;
+    else
+        bins[b] = pd->next;
+    if (pd->next)
+        pd->next->prev = pd->prev;
+    pd->next = pd->prev = NULL;
+    free_pages -= pd->npages;
+}
+
+static bool run_has_black(struct page_desc *pd, size_t n)
+{
+    struct chunk *c = chunk_of_pd(pd);
+    size_t i = pd_index(pd);
+    for (size_t k = i; k < i + n; k++)
+        if (bit_test(c->black, k))
+            return true;
+    return false;
+}
+
+static struct page_desc *take(struct page_desc *pd, size_t n, bool *zero)
+{
+    size_t m = pd->npages;
+    run_unlink(pd);
+    if (m > n)
+        run_link(pd + n, m - n);
+    bool z = true;
+    for (size_t k = 0; k < n; k++) {
+        if (!(pd[k].flags & PF_ZERO))
+            z = false;
+        if (pd[k].flags & PF_RELEASED)
+            released_pages--;
+        pd[k].flags = 0;
+    }
+    *zero = z;
+    return pd;
+}
+
+struct page_desc *pages_alloc(size_t n, bool avoid_black, bool *zero)
+{
+    struct page_desc *fallback = NULL;
+    for (unsigned b = bin_of(n); b <= NBINS; b++) {
+        for (struct page_desc *pd = bins[b]; pd; pd = pd->next) {
+            if (pd->npages < n)
+                continue;
+            if (avoid_black && run_has_black(pd, n)) {
+                if (!fallback)
+                    fallback = pd;
+                continue;
+            }
+            return take(pd, n, zero);
+        }
+    }
+    return fallback && !avoid_black ? take(fallback, n, zero) : NULL;
+}
+
+void pages_free(struct page_desc *pd, size_t n)
+{
+    struct chunk *c = chunk_of_pd(pd);
+    size_t i = pd_index(pd);
+    for (size_t k = 0; k < n; k++) {
+        pd[k].state = PS_FREE;
+        pd[k].flags = 0;
+        pd[k].head = (uint32_t)i;
+    }
+    if (i > c->first && c->pd[i - 1].state == PS_FREE) {
+        struct page_desc *left = &c->pd[c->pd[i - 1].head];
+        run_unlink(left);
+        n += left->npages;
+        i = pd_index(left);
+    }
+    if (i + n < c->npages && c->pd[i + n].state == PS_FREE) {
+        struct page_desc *right = &c->pd[i + n];
+        run_unlink(right);
+        n += right->npages;
+    }
+    run_link(&c->pd[i], n);
+}
+
+void pages_add_chunk(struct chunk *c)
+{
+    for (size_t k = c->first; k < c->npages; k++) {
+        c->pd[k].state = PS_FREE;
+        c->pd[k].flags = PF_ZERO;
+    }
+    run_link(&c->pd[c->first], c->npages - c->first);
+}
+
+size_t pages_release_idle(uint64_t now, uint64_t before)
+{
+    (void)now;
+    size_t released = 0;
+    for (unsigned b = 16; b <= NBINS; b++) {
+        for (struct page_desc *pd = bins[b]; pd; pd = pd->next) {
+            if (pd->free_since > before)
+                continue;
+            size_t n = pd->npages;
+            size_t fresh = 0;
+            for (size_t k = 0; k < n; k++)
+                if (!(pd[k].flags & PF_RELEASED))
+                    fresh++;
+            if (!fresh)
+                continue;
+            if (os_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)
+                continue;
+            for (size_t k = 0; k < n; k++)
+                pd[k].flags = PF_ZERO | PF_RELEASED;
+            released_pages += fresh;
+            released += fresh;
+        }
+    }
+    return released;
+}

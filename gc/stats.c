@@ -1,0 +1,143 @@
+#include "stats.h"
+#include "chunk.h"
+#include "lock.h"
+#include "options.h"
+#include "os.h"
+#include "pages.h"
+#include "report.h"
+#include "threads.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
+
+static uint64_t collections, total_pause, max_pause, last_pause, total_mark, last_mark, last_live;
+static unsigned last_markers;
+static uint64_t *pauses;
+static size_t npauses, cap_pauses;
+
+static void record_pause(uint64_t ns)
+{
+    if (npauses == cap_pauses) {
+        size_t ncap = cap_pauses ? cap_pauses * 2 : 4096;
+        uint64_t *v = os_map(ncap * sizeof *v);
+        if (!v)
+            return;
+        if (pauses) {
+            memcpy(v, pauses, npauses * sizeof *v);
+            os_unmap(pauses, cap_pauses * sizeof *v);
+        }
+        pauses = v;
+        cap_pauses = ncap;
+    }
+    pauses[npauses++] = ns;
+}
+
+static void sift(uint64_t *a, size_t i, size_t n)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, big = i;
+        if (l < n && a[l] > a[big])
+            big = l;
+        if (l + 1 < n && a[l + 1] > a[big])
+            big = l + 1;
+        if (big == i)
+            return;
+        uint64_t t = a[i];
+        a[i] = a[big];
+        a[big] = t;
+        i = big;
+    }
+}
+
+/* Heap sort: no allocation, so it is safe under the heap lock. */
+static void sort_u64(uint64_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        uint64_t t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift(a, 0, end);
+    }
+}
+
+uint64_t stats_pause_percentile(unsigned pct)
+{
+    if (!npauses)
+        return 0;
+    uint64_t *copy = os_map(npauses * sizeof *copy);
+    if (!copy)
+        return max_pause;
+    memcpy(copy, pauses, npauses * sizeof *copy);
+    sort_u64(copy, npauses);
+    size_t rank = (npauses * pct + 99) / 100;   /* nearest rank, 1-based */
+    if (rank < 1)
+        rank = 1;
+    uint64_t v = copy[rank - 1];
+    os_unmap(copy, npauses * sizeof *copy);
+    return v;
+}
+
+void stats_collection(const struct gc_record *r)
+{
+    collections++;
+    total_pause += r->pause_ns;
+    last_pause = r->pause_ns;
+    if (r->pause_ns > max_pause)
+        max_pause = r->pause_ns;
+    total_mark += r->mark_ns;
+    last_mark = r->mark_ns;
+    last_live = r->live;
+    last_markers = r->markers;
+    record_pause(r->pause_ns);
+    if (option(OPT_STATS))
+        report_line("cogc: gc %llu kind=full reason=%s pause_ms=%.3f mark_ms=%.3f heap_before_mb=%.1f "
+                    "heap_after_mb=%.1f marked_mb=%.1f mapped_mb=%.1f markers=%u",
+                    (unsigned long long)collections, r->reason, r->pause_ns / 1e6, r->mark_ns / 1e6,
+                    r->in_use_before / 1048576.0, r->live / 1048576.0, r->live / 1048576.0,
+                    r->mapped / 1048576.0, r->markers);
+}
+
+void stats_fill(struct cogc_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    heap_lock();
+    s->collections = collections;
+    s->heap_bytes = chunk_mapped_bytes();
+    s->heap_free_bytes = pages_free_count() * PAGE_SIZE;
+    s->released_bytes = pages_released_count() * PAGE_SIZE;
+    s->live_bytes = last_live;
+    s->total_pause_ns = total_pause;
+    s->max_pause_ns = max_pause;
+    s->last_pause_ns = last_pause;
+    s->p50_pause_ns = stats_pause_percentile(50);
+    s->p99_pause_ns = stats_pause_percentile(99);
+    s->total_mark_ns = total_mark;
+    s->last_mark_ns = last_mark;
+    s->markers = last_markers;
+    s->threads = threads_count();
+    heap_unlock();
+    s->allocated_bytes = atomic_load(&stat_allocated);
+    s->freed_bytes = atomic_load(&stat_freed);
+    s->reclaimed_bytes = atomic_load(&stat_reclaimed);
+}
+
+static void summary(void)
+{
+    struct cogc_stats s;
+    stats_fill(&s);
+    report_line("cogc: summary collections=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
+                "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f",
+                (unsigned long long)s.collections, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
+                s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
+                s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0);
+}
+
+void stats_init(void)
+{
+    if (option(OPT_STATS))
+        atexit(summary);
+}

@@ -1,0 +1,31 @@
+/* The one statistics module: counters, the record of every pause, the
+ * COGC_STATS report. */
+#ifndef COGC_STATS_H
+#define COGC_STATS_H
+
+#include "../include/cogc.h"
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gc_record {
+    const char *reason;
+    uint64_t pause_ns, mark_ns;
+    uint64_t in_use_before, mapped, live;
+    unsigned markers;
+};
+
+extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
+
+static inline void stats_allocated(size_t n) { atomic_fetch_add_explicit(&stat_allocated, n, memory_order_relaxed); }
+static inline void stats_freed(size_t n) { atomic_fetch_add_explicit(&stat_freed, n, memory_order_relaxed); }
+static inline void stats_reclaimed(size_t n) { atomic_fetch_add_explicit(&stat_reclaimed, n, memory_order_relaxed); }
+
+void stats_init(void);
+/* Heap lock held. */
+void stats_collection(const struct gc_record *r);
+void stats_fill(struct cogc_stats *s);
+/* Nearest-rank percentile of the pauses so far (0 when none). */
+uint64_t stats_pause_percentile(unsigned pct);
+
+#endif

@@ -1,0 +1,304 @@
+#define _GNU_SOURCE
+#include "threads.h"
+#include "alloc.h"
+#include "lock.h"
+#include "mark.h"
+#include "os.h"
+#include "report.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+
+#define SUSPEND_SIGNAL SIGPWR
+
+static struct thread *registry;
+static unsigned nthreads;
+static struct thread *spare_records;
+static pthread_key_t exit_key;
+
+static volatile int world;   /* odd while the world is stopped */
+static volatile int acks;
+
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static create_fn real_create;
+
+/* ---- records: from our own pages, never from malloc ----------------- */
+
+static struct thread *record_alloc(void)
+{
+    if (!spare_records) {
+        size_t n = 65536 / sizeof(struct thread);
+        struct thread *slab = os_map(n * sizeof *slab);
+        if (!slab)
+            return NULL;
+        for (size_t i = 0; i < n; i++) {
+            slab[i].next = spare_records;
+            spare_records = &slab[i];
+        }
+    }
+    struct thread *t = spare_records;
+    spare_records = t->next;
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+static void record_free(struct thread *t)
+{
+    t->next = spare_records;
+    spare_records = t;
+}
+
+/* ---- suspension ----------------------------------------------------- */
+
+static void suspend_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+    int saved = errno;
+    struct thread *t = tl_state.self;
+    int w = __atomic_load_n(&world, __ATOMIC_ACQUIRE);
+    if (t && (w & 1)) {
+        /* The interrupted registers are in the signal frame above us. */
+        volatile uintptr_t here = 0;
+        t->sp = (uintptr_t)&here;
+        __atomic_add_fetch(&acks, 1, __ATOMIC_RELEASE);
+        os_futex_wake(&acks, 1);
+        while (__atomic_load_n(&world, __ATOMIC_ACQUIRE) == w)
+            os_futex_wait(&world, w);
+    }
+    errno = saved;
+}
+
+void threads_stop_world(void)
+{
+    __atomic_add_fetch(&world, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&acks, 0, __ATOMIC_RELEASE);
+    int sent = 0;
+    struct thread *self = tl_state.self;
+    for (struct thread **pp = &registry; *pp;) {
+        struct thread *t = *pp;
+        if (t == self) {
+            pp = &t->next;
+            continue;
+        }
+        int rc = pthread_kill(t->id, SUSPEND_SIGNAL);
+        if (rc == 0) {
+            sent++;
+            pp = &t->next;
+        } else {
+            /* Gone without unregistering: forget it. */
+            report_warn("thread %lu exited without unregistering (pthread_kill: %s); dropped",
+                        (unsigned long)t->id, strerror(rc));
+            *pp = t->next;
+            nthreads--;
+            record_free(t);
+        }
+    }
+    int a;
+    while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent)
+        os_futex_wait(&acks, a);
+}
+
+void threads_start_world(void)
+{
+    __atomic_add_fetch(&world, 1, __ATOMIC_ACQ_REL);
+    os_futex_wake(&world, 1 << 30);
+}
+
+/* ---- roots ------------------------------------------------------------ */
+
+void threads_push_roots(uintptr_t self_sp)
+{
+    struct thread *self = tl_state.self;
+    for (struct thread *t = registry; t; t = t->next) {
+        uintptr_t sp = t == self ? self_sp : t->sp;
+        if (sp < t->stack_lo || sp > t->stack_hi)
+            sp = t->stack_lo;   /* on another stack: scan all of ours */
+        mark_push_root_range(sp, t->stack_hi);
+        for (unsigned i = 0; i < t->ntls; i++)
+            mark_push_root_range(t->tls[i].lo, t->tls[i].hi);
+        alloc_mark_free_lists(t->tl);
+    }
+}
+
+static int tls_callback(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct thread *t = arg;
+    if (!info->dlpi_tls_data)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_TLS || t->ntls >= MAX_TLS_RANGES)
+            continue;
+        uintptr_t lo = (uintptr_t)info->dlpi_tls_data;
+        t->tls[t->ntls].lo = lo;
+        t->tls[t->ntls].hi = lo + ph->p_memsz;
+        t->ntls++;
+    }
+    return 0;
+}
+
+/* ---- registration ------------------------------------------------------ */
+
+static void exit_destructor(void *arg)
+{
+    (void)arg;
+    if (tl_state.self)
+        threads_unregister_self();
+}
+
+int threads_register_self(void)
+{
+    if (tl_state.self)
+        return 0;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return -1;
+    int rc = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    heap_lock();
+    struct thread *t = record_alloc();
+    if (!t) {
+        heap_unlock();
+        errno = ENOMEM;
+        return -1;
+    }
+    t->id = pthread_self();
+    t->stack_lo = (uintptr_t)addr;
+    t->stack_hi = (uintptr_t)addr + size;
+    t->tl = &tl_state;
+    dl_iterate_phdr(tls_callback, t);
+    t->next = registry;
+    registry = t;
+    nthreads++;
+    tl_state.self = t;
+    heap_unlock();
+    pthread_setspecific(exit_key, t);
+    return 0;
+}
+
+int threads_unregister_self(void)
+{
+    struct thread *t = tl_state.self;
+    if (!t) {
+        errno = EINVAL;
+        return -1;
+    }
+    heap_lock();
+    struct thread **pp = &registry;
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = t->next;
+        nthreads--;
+    }
+    alloc_flush_counts(&tl_state);
+    alloc_drop_free_lists(&tl_state);
+    tl_state.self = NULL;
+    record_free(t);
+    heap_unlock();
+    pthread_setspecific(exit_key, NULL);
+    return 0;
+}
+
+unsigned threads_count(void) { return nthreads; }
+
+/* ---- creation ----------------------------------------------------------- */
+
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *trampoline(void *p)
+{
+    threads_register_self();
+    struct start s = *(struct start *)p;
+    cogc_free(p);
+    return s.fn(s.arg);
+}
+
+int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    if (cogc_init() != 0)
+        return EAGAIN;
+    /* Uncollectable: arg may be the only reference to an object until the
+     * new thread is registered. */
+    struct start *s = cogc_malloc_uncollectable(sizeof *s);
+    if (!s)
+        return EAGAIN;
+    s->fn = fn;
+    s->arg = arg;
+    int rc = real_create(th, attr, trampoline, s);
+    if (rc != 0)
+        cogc_free(s);
+    return rc;
+}
+
+int threads_create_unregistered(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = real_create(th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+static void before_fork(void) { heap_lock(); }
+static void after_fork_parent(void) { heap_unlock(); }
+
+static void after_fork_child(void)
+{
+    struct thread *self = tl_state.self, *next;
+    for (struct thread *t = registry; t; t = next) {
+        next = t->next;
+        if (t != self) {
+            alloc_drop_free_lists(t->tl);
+            record_free(t);
+        }
+    }
+    registry = self;
+    nthreads = self ? 1 : 0;
+    if (self) {
+        self->id = pthread_self();
+        self->next = NULL;
+    }
+    mark_after_fork_child();
+    pthread_mutex_init(&heap_mutex, NULL);
+}
+
+int threads_init(void)
+{
+    real_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    if (!real_create)
+        real_create = (create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
+    if (!real_create) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = suspend_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(SUSPEND_SIGNAL, &sa, NULL) != 0)
+        return -1;
+    if (pthread_key_create(&exit_key, exit_destructor) != 0)
+        return -1;
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    return 0;
+}

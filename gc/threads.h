@@ -1,0 +1,40 @@
+/* The thread registry: registration, stop-the-world by signals, the
+ * roots each thread contributes (stack, registers, thread-local storage). */
+#ifndef COGC_THREADS_H
+#define COGC_THREADS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tl;
+
+#define MAX_TLS_RANGES 32
+
+struct thread {
+    pthread_t id;
+    uintptr_t stack_lo, stack_hi;
+    volatile uintptr_t sp;       /* saved by the suspend handler */
+    struct tl *tl;
+    unsigned ntls;
+    struct { uintptr_t lo, hi; } tls[MAX_TLS_RANGES];
+    struct thread *next;
+};
+
+int threads_init(void);
+int threads_register_self(void);
+int threads_unregister_self(void);
+unsigned threads_count(void);
+
+/* With the heap lock held. */
+void threads_stop_world(void);
+void threads_start_world(void);
+/* Push every registered thread's stack (from its saved stack pointer, or
+ * from `self_sp` for the caller), its TLS, and mark its free lists. */
+void threads_push_roots(uintptr_t self_sp);
+
+/* A thread the collector uses itself (markers): not registered. */
+int threads_create_unregistered(pthread_t *t, void *(*fn)(void *), void *arg);
+int threads_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+#endif

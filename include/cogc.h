@@ -1,0 +1,204 @@
+/*
+ * cogc.h - the native API of the cogc conservative garbage collector.
+ *
+ * cogc is a conservative, non-moving, mark-sweep collector.  Any word in a
+ * root (thread stacks and registers, the data and bss of every loaded
+ * object, thread-local storage, registered ranges) or in a scanned heap
+ * object that looks like an address inside an allocated object keeps that
+ * object alive.  Objects are never moved.
+ *
+ * Every function here is thread-safe.  Threads that hold pointers to
+ * collected objects must be registered (cogc_register_thread,
+ * cogc_pthread_create, or automatically when libcogc.so is linked: see
+ * cogc_pthread_create below).  The thread that first calls into cogc is
+ * registered by cogc_init.
+ *
+ * Environment variables (read once, at initialisation; a malformed value is
+ * reported on stderr naming the variable and the default is used):
+ *   COGC_HEAP_LIMIT      bytes (suffix k/m/g allowed); 0 = no limit
+ *   COGC_GROWTH          percent of live data allocated between collections
+ *   COGC_MIN_TRIGGER     bytes allocated before the first collection
+ *   COGC_INTERIOR        1 = interior pointers keep objects alive (default)
+ *   COGC_MARKERS         number of marker threads (default: online CPUs)
+ *   COGC_STATS           1 = one line per collection on stderr, summary at exit
+ *   COGC_HUGEPAGES       1 = ask for transparent huge pages on heap chunks
+ *   COGC_ON_ERROR        warn (default) | abort: what a misuse report does
+ * docs/OPTIONS.md lists every variable with its default.
+ */
+#ifndef COGC_H
+#define COGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define COGC_API __attribute__((visibility("default")))
+#define COGC_MALLOC_ATTR(n) __attribute__((malloc, alloc_size(n), warn_unused_result))
+#else
+#define COGC_API
+#define COGC_MALLOC_ATTR(n)
+#endif
+
+#define COGC_VERSION_MAJOR 0
+#define COGC_VERSION_MINOR 1
+#define COGC_VERSION_PATCH 0
+
+/* ---- Initialisation ------------------------------------------------- */
+
+/* Initialise the collector and register the calling thread.  Optional: the
+ * first allocation calls it.  Call it from the main thread early if other
+ * threads will allocate before the main thread does.  Returns 0, or -1 with
+ * errno set (ENOMEM when the initial reservations fail).  Idempotent. */
+COGC_API int cogc_init(void);
+
+/* ---- Allocation ----------------------------------------------------- */
+
+/* A zero-filled object of at least `size` bytes, scanned conservatively for
+ * pointers, aligned to 16 bytes.  size 0 gives a unique minimal object.
+ * NULL with errno = ENOMEM when the heap limit is reached or the system has
+ * no memory left (after a full collection). */
+COGC_API void *cogc_malloc(size_t size) COGC_MALLOC_ATTR(1);
+
+/* An object that is never scanned for pointers (strings, numbers, pixels).
+ * Its contents are NOT zeroed. */
+COGC_API void *cogc_malloc_atomic(size_t size) COGC_MALLOC_ATTR(1);
+
+/* A scanned object that is never collected: it stays until cogc_free.
+ * Pointers stored in it keep their targets alive. Zero-filled. */
+COGC_API void *cogc_malloc_uncollectable(size_t size) COGC_MALLOC_ATTR(1);
+
+/* cogc_malloc(n * size); NULL with ENOMEM when n * size overflows. */
+COGC_API void *cogc_calloc(size_t n, size_t size) COGC_MALLOC_ATTR(2);
+
+/* Resize: returns p itself when the new size fits the object's size class,
+ * otherwise a new object of the same kind holding the old contents (up to
+ * the smaller size); extra bytes of a scanned object are zero.  p == NULL is
+ * cogc_malloc(size); size == 0 frees p and returns NULL.  On failure returns
+ * NULL with errno = ENOMEM and leaves p untouched. */
+COGC_API void *cogc_realloc(void *p, size_t size);
+
+/* Explicitly free an object now.  Allowed and safe: the memory is reused
+ * by the next allocations of this thread.  The caller promises no other
+ * reference will be used.  NULL is ignored.  A pointer that is not the
+ * start of a live cogc object (foreign memory, an interior pointer, an
+ * object already freed or already collected) is reported through the
+ * warning procedure and ignored: the heap is left unchanged. */
+COGC_API void cogc_free(void *p);
+
+/* ---- Collection ----------------------------------------------------- */
+
+/* Run a full stop-the-world collection now. */
+COGC_API void cogc_collect(void);
+
+/* ---- Object queries ------------------------------------------------- */
+
+/* Start of the allocated object containing p (p may point inside it), or
+ * NULL if p is not inside an allocated cogc object. */
+COGC_API void *cogc_base(const void *p);
+
+/* Usable size of the object whose start is p (at least what was asked);
+ * 0 if p is not the start of an allocated cogc object. */
+COGC_API size_t cogc_size(const void *p);
+
+/* ---- Roots ---------------------------------------------------------- */
+
+/* Scan [lo, hi) as a root at every collection (e.g. memory from another
+ * allocator holding pointers to cogc objects).  Returns 0, or -1 with errno
+ * EINVAL (lo > hi) or ENOMEM.  Ranges may overlap. */
+COGC_API int cogc_add_roots(void *lo, void *hi);
+
+/* Stop scanning a range exactly as added.  Returns 0, or -1 with errno
+ * ENOENT if no such range was registered. */
+COGC_API int cogc_remove_roots(void *lo, void *hi);
+
+/* ---- Threads -------------------------------------------------------- */
+
+/* Register the calling thread: its stack, registers and thread-local
+ * storage become roots, and it is stopped during collections.  Returns 0
+ * (also when already registered), or -1 with errno.  A registered thread
+ * must unregister before it exits, or it is unregistered automatically by
+ * a thread-specific destructor. */
+COGC_API int cogc_register_thread(void);
+
+/* Unregister the calling thread.  Objects only it referenced may then be
+ * collected.  Returns 0, or -1 with errno = EINVAL if not registered. */
+COGC_API int cogc_unregister_thread(void);
+
+/* pthread_create that registers the new thread for its whole life.
+ * libcogc.so also interposes pthread_create itself, so plain
+ * pthread_create registers threads in programs linked against it; with the
+ * static library, define COGC_REDIRECT_PTHREAD_CREATE before including this
+ * header (or link with -Wl,--wrap=pthread_create: __wrap_pthread_create is
+ * provided). */
+COGC_API int cogc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                                 void *(*start)(void *), void *arg);
+
+#if defined(COGC_REDIRECT_PTHREAD_CREATE) && !defined(COGC_BUILDING)
+#define pthread_create cogc_pthread_create
+#endif
+
+/* ---- Statistics ----------------------------------------------------- */
+
+struct cogc_stats {
+    uint64_t collections;        /* full collections so far */
+    uint64_t heap_bytes;         /* bytes mapped for the heap (chunks) */
+    uint64_t heap_free_bytes;    /* of those, in free pages */
+    uint64_t live_bytes;         /* bytes marked by the last collection */
+    uint64_t allocated_bytes;    /* total bytes allocated since start */
+    uint64_t freed_bytes;        /* total bytes explicitly freed */
+    uint64_t reclaimed_bytes;    /* total bytes reclaimed by sweeping */
+    uint64_t released_bytes;     /* bytes currently given back to the kernel */
+    uint64_t total_pause_ns;     /* sum of stop-the-world pauses */
+    uint64_t max_pause_ns;
+    uint64_t p50_pause_ns;
+    uint64_t p99_pause_ns;
+    uint64_t last_pause_ns;
+    uint64_t total_mark_ns;      /* time spent marking (wall) */
+    uint64_t last_mark_ns;
+    uint64_t blacklisted_pages;  /* pages hit by false pointers, last cycle */
+    uint32_t markers;            /* marker threads in use */
+    uint32_t threads;            /* registered threads */
+    char     dirty_backend[16];  /* dirty-bit backend in use, "" if none */
+};
+
+/* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller
+ * size from an older header gets the fields that fit).  Returns 0, or -1
+ * with errno EINVAL for a NULL out. */
+COGC_API int cogc_get_stats(struct cogc_stats *out, size_t size);
+
+/* ---- Tunables ------------------------------------------------------- */
+
+/* Maximum heap size in bytes (0 = unlimited).  Allocation that would need
+ * more returns NULL with ENOMEM after a full collection. */
+COGC_API void cogc_set_heap_limit(size_t bytes);
+COGC_API size_t cogc_get_heap_limit(void);
+
+/* Bytes allocated between collections, as a percentage of the bytes live
+ * after the last one (default 100; range 10..10000). Returns 0, or -1 with
+ * EINVAL out of range. */
+COGC_API int cogc_set_growth(unsigned percent);
+COGC_API unsigned cogc_get_growth(void);
+
+/* Recognise pointers into the middle of objects (1, default) or only to
+ * their first byte (0).  Takes effect at the next collection. */
+COGC_API void cogc_set_interior_pointers(int on);
+COGC_API int cogc_get_interior_pointers(void);
+
+/* Number of marker threads for the next collections (1..64); 0 = default. */
+COGC_API int cogc_set_markers(unsigned n);
+
+/* Where misuse reports (bad free, malformed environment) go.  NULL restores
+ * the default (stderr).  The message has no trailing newline. */
+typedef void (*cogc_warn_proc)(const char *msg);
+COGC_API void cogc_set_warn_proc(cogc_warn_proc proc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COGC_H */
