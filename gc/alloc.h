@@ -4,13 +4,14 @@
 #ifndef COGC_ALLOC_H
 #define COGC_ALLOC_H
 
+#include "block.h"
 #include "chunk.h"
 #include "sizeclass.h"
 
 struct thread;
 
-/* Per-thread allocation state.  Every object on a KIND_NORMAL list is zero
- * except its first word, the link. */
+/* Per-thread allocation state.  Objects on the lists are free as block.h
+ * describes: link, tag, and zeros for scanned kinds. */
 struct tl {
     void *fl[2][NCLASSES];     /* KIND_NORMAL and KIND_ATOMIC lists */
     size_t refilled;           /* bytes handed to this thread since last flush */
@@ -18,9 +19,6 @@ struct tl {
 };
 
 extern __thread struct tl tl_state __attribute__((tls_model("initial-exec")));
-
-/* The gc epoch: blocks swept in an earlier epoch are still to be swept. */
-extern _Atomic uint32_t gc_epoch;
 
 static inline void *alloc_fast(size_t size, enum kind k)
 {
@@ -30,11 +28,9 @@ static inline void *alloc_fast(size_t size, enum kind k)
     void *p = *head;
     if (unlikely(!p))
         return NULL;
-    *head = *(void **)p;
-    *(void **)p = NULL;
-    struct chunk *c = (struct chunk *)((uintptr_t)p & ~(uintptr_t)CHUNK_MASK);
-    size_t bit = granule_bit(c, (uintptr_t)p);
-    atomic_fetch_or_explicit(&c->alloc[bit >> 6], (uint64_t)1 << (bit & 63), memory_order_relaxed);
+    *head = ((void **)p)[0];
+    ((void **)p)[0] = NULL;
+    ((void **)p)[1] = NULL;
     return p;
 }
 
@@ -52,10 +48,8 @@ size_t alloc_size(const void *p);
 void alloc_mark_free_lists(struct tl *t);
 /* Free lists held by the heap itself, and every uncollectable object. */
 void alloc_mark_heap_roots(void);
-void alloc_after_mark(void);   /* new epoch: reset sweep cursors, sweep large objects */
+void alloc_after_mark(void);   /* new epoch: blocks unswept, large objects swept */
 void alloc_drop_free_lists(struct tl *t);   /* thread exit */
 void alloc_flush_counts(struct tl *t);
-/* Sweep every block still unswept (before the heap grows). */
-size_t alloc_sweep_all(void);
 
 #endif

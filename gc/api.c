@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "../include/cogc.h"
 #include "alloc.h"
+#include "block.h"
 #include "chunk.h"
 #include "collect.h"
 #include "lock.h"
@@ -24,6 +25,7 @@ static int init_locked(void)
 {
     options_init();
     sizeclass_init();
+    blocks_init();
     vg_on = RUNNING_ON_VALGRIND ? 1 : 0;
     if (chunk_table_init() || mark_init() || threads_init() || collect_init())
         return -1;

@@ -48,6 +48,11 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     size_t hdr = chunk_header_bytes(npages);
     if (option(OPT_HUGEPAGES) && !single)
         os_hugepage(c, size);
+    /* A new chunk is used at once (a growing heap), and one populate call
+     * costs a fraction of the page faults it replaces. */
+    size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
+    if (option(OPT_POPULATE) && used <= ((size_t)64 << 20))
+        os_populate(c, used);
     char *meta = (char *)c + round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
     c->npages = (uint32_t)npages;
     c->first = (uint32_t)(hdr / PAGE_SIZE);

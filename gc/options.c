@@ -24,6 +24,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "print a line per collection and a summary at exit"},
     [OPT_HUGEPAGES]    = {"COGC_HUGEPAGES", OPT_BOOL, 1, 0, 1, NULL,
                           "ask for transparent huge pages on heap chunks"},
+    [OPT_POPULATE]     = {"COGC_POPULATE", OPT_BOOL, 1, 0, 1, NULL,
+                          "fault new chunks in with one MADV_POPULATE_WRITE call"},
     [OPT_ON_ERROR]     = {"COGC_ON_ERROR", OPT_CHOICE, ON_ERROR_WARN, 0, 1, on_error_names,
                           "what a misuse report does: warn or abort"},
     [OPT_RELEASE_AFTER] = {"COGC_RELEASE_AFTER", OPT_UINT, 4, 1, 1000000, NULL,

@@ -14,6 +14,7 @@ enum option_id {
     OPT_MARKERS,
     OPT_STATS,
     OPT_HUGEPAGES,
+    OPT_POPULATE,
     OPT_ON_ERROR,
     OPT_RELEASE_AFTER,
     OPT_MARK_STACK_MAX,

@@ -59,6 +59,12 @@ int os_release(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
 
 void os_hugepage(void *p, size_t size) { (void)madvise(p, size, MADV_HUGEPAGE); }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void os_populate(void *p, size_t size) { (void)madvise(p, size, MADV_POPULATE_WRITE); }
+
 unsigned os_ncpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -80,4 +86,22 @@ void os_futex_wait(volatile int *addr, int expected)
 void os_futex_wake(volatile int *addr, int n)
 {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* glibc's dtv: dtv[-1].counter is the number of slots, dtv[m] module m's block. */
+union dtv_slot {
+    size_t counter;
+    struct {
+        void *val;
+        void *to_free;
+    } pointer;
+};
+
+void *os_thread_tls_block(pthread_t t, size_t modid)
+{
+    union dtv_slot *dtv = ((union dtv_slot **)t)[1];
+    if (!dtv || modid == 0 || modid > dtv[-1].counter || dtv[-1].counter > (1u << 20))
+        return NULL;
+    void *p = dtv[modid].pointer.val;
+    return p == (void *)-1l ? NULL : p;
 }

@@ -63,7 +63,11 @@ static struct page_desc *take(struct page_desc *pd, size_t n, bool *zero)
     if (m > n)
         run_link(pd + n, m - n);
     bool z = true;
+    uint32_t head = (uint32_t)pd_index(pd);
     for (size_t k = 0; k < n; k++) {
+        /* No longer free; the caller gives the first page its real state. */
+        pd[k].state = PS_CONT;
+        pd[k].head = head;
         if (!(pd[k].flags & PF_ZERO))
             z = false;
         if (pd[k].flags & PF_RELEASED)
@@ -148,4 +152,20 @@ size_t pages_release_idle(uint64_t now, uint64_t before)
         }
     }
     return released;
+}
+
+bool pages_unmap_empty_chunk(void)
+{
+    for (struct page_desc *pd = bins[NBINS]; pd; pd = pd->next) {
+        struct chunk *c = chunk_of_pd(pd);
+        if (c->single || pd_index(pd) != c->first || pd->npages != c->npages - c->first)
+            continue;
+        for (size_t k = 0; k < pd->npages; k++)
+            if (pd[k].flags & PF_RELEASED)
+                released_pages--;
+        run_unlink(pd);
+        chunk_delete(c);
+        return true;
+    }
+    return false;
 }

@@ -3,6 +3,7 @@
 #include "lock.h"
 #include "mark.h"
 #include "os.h"
+#include "vec.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,31 +12,16 @@
 
 struct range { uintptr_t lo, hi; };
 
-/* A growable array of ranges in our own pages. */
 struct ranges {
     struct range *v;
     size_t n, cap;
 };
 
 static struct ranges segments, registered;
-
-static int ranges_add(struct ranges *r, uintptr_t lo, uintptr_t hi)
-{
-    if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 256;
-        struct range *v = os_map(ncap * sizeof *v);
-        if (!v)
-            return -1;
-        if (r->v) {
-            memcpy(v, r->v, r->n * sizeof *v);
-            os_unmap(r->v, r->cap * sizeof *v);
-        }
-        r->v = v;
-        r->cap = ncap;
-    }
-    r->v[r->n++] = (struct range){lo, hi};
-    return 0;
-}
+static struct {
+    struct tls_module *v;
+    size_t n, cap;
+} tls_modules;
 
 static uintptr_t own_base;
 
@@ -43,6 +29,10 @@ static int segment_callback(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     (void)arg;
+    if (info->dlpi_tls_modid)
+        for (int i = 0; i < info->dlpi_phnum; i++)
+            if (info->dlpi_phdr[i].p_type == PT_TLS)
+                VEC_PUSH(tls_modules, ((struct tls_module){info->dlpi_tls_modid, info->dlpi_phdr[i].p_memsz}));
     /* Our own library's data holds only metadata: skip it. */
     if (own_base && info->dlpi_addr == own_base && info->dlpi_name && info->dlpi_name[0])
         return 0;
@@ -51,7 +41,7 @@ static int segment_callback(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        ranges_add(&segments, lo, lo + ph->p_memsz);
+        VEC_PUSH(segments, ((struct range){lo, lo + ph->p_memsz}));
     }
     return 0;
 }
@@ -66,7 +56,14 @@ void roots_snapshot(void)
         }
     }
     segments.n = 0;
+    tls_modules.n = 0;
     dl_iterate_phdr(segment_callback, NULL);
+}
+
+const struct tls_module *roots_tls_modules(size_t *n)
+{
+    *n = tls_modules.n;
+    return tls_modules.v;
 }
 
 void roots_push(void)
@@ -84,11 +81,11 @@ int roots_add(uintptr_t lo, uintptr_t hi)
         return -1;
     }
     heap_lock();
-    int rc = ranges_add(&registered, lo, hi);
+    bool ok = VEC_PUSH(registered, ((struct range){lo, hi}));
     heap_unlock();
-    if (rc)
+    if (!ok)
         errno = ENOMEM;
-    return rc;
+    return ok ? 0 : -1;
 }
 
 int roots_remove(uintptr_t lo, uintptr_t hi)

@@ -3,6 +3,7 @@
 #ifndef COGC_ROOTS_H
 #define COGC_ROOTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Read the loaded objects' segments (before the world stops: the loader's
@@ -10,6 +11,9 @@
 void roots_snapshot(void);
 /* Push the snapshot and the registered ranges (world stopped). */
 void roots_push(void);
+/* Modules with thread-local storage, from the last snapshot. */
+struct tls_module { size_t modid, size; };
+const struct tls_module *roots_tls_modules(size_t *n);
 int roots_add(uintptr_t lo, uintptr_t hi);
 int roots_remove(uintptr_t lo, uintptr_t hi);
 

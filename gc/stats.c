@@ -6,6 +6,7 @@
 #include "pages.h"
 #include "report.h"
 #include "threads.h"
+#include "vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +20,8 @@ static size_t npauses, cap_pauses;
 
 static void record_pause(uint64_t ns)
 {
-    if (npauses == cap_pauses) {
-        size_t ncap = cap_pauses ? cap_pauses * 2 : 4096;
-        uint64_t *v = os_map(ncap * sizeof *v);
-        if (!v)
-            return;
-        if (pauses) {
-            memcpy(v, pauses, npauses * sizeof *v);
-            os_unmap(pauses, cap_pauses * sizeof *v);
-        }
-        pauses = v;
-        cap_pauses = ncap;
-    }
-    pauses[npauses++] = ns;
+    if (vec_reserve((void **)&pauses, npauses, &cap_pauses, sizeof *pauses))
+        pauses[npauses++] = ns;
 }
 
 static void sift(uint64_t *a, size_t i, size_t n)

@@ -5,6 +5,7 @@
 #include "mark.h"
 #include "os.h"
 #include "report.h"
+#include "roots.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -119,8 +120,21 @@ void threads_push_roots(uintptr_t self_sp)
         if (sp < t->stack_lo || sp > t->stack_hi)
             sp = t->stack_lo;   /* on another stack: scan all of ours */
         mark_push_root_range(sp, t->stack_hi);
-        for (unsigned i = 0; i < t->ntls; i++)
-            mark_push_root_range(t->tls[i].lo, t->tls[i].hi);
+        /* Every module's block, including those of libraries dlopen'ed
+         * after the thread registered; the ranges found at registration
+         * are the fallback. */
+        size_t nmods, pushed = 0;
+        const struct tls_module *mods = roots_tls_modules(&nmods);
+        for (size_t i = 0; i < nmods; i++) {
+            uintptr_t lo = (uintptr_t)os_thread_tls_block(t->id, mods[i].modid);
+            if (lo) {
+                mark_push_root_range(lo, lo + mods[i].size);
+                pushed++;
+            }
+        }
+        if (!pushed)
+            for (unsigned i = 0; i < t->ntls; i++)
+                mark_push_root_range(t->tls[i].lo, t->tls[i].hi);
         alloc_mark_free_lists(t->tl);
     }
 }

@@ -1,0 +1,228 @@
+#include "block.h"
+#include "heap.h"
+#include "mark.h"
+#include "pages.h"
+#include "stats.h"
+#include "vg.h"
+
+#include <string.h>
+
+uintptr_t free_secret;
+_Atomic uint32_t gc_epoch = 1;
+
+/* Every block by kind and class; the sweep cursor walks each list once
+ * per epoch.  Blocks created in this epoch go in front of it. */
+static struct page_desc *blocks[NKINDS][NCLASSES];
+static struct page_desc *cursor[NKINDS][NCLASSES];
+/* Free objects found by bulk sweeping, waiting for a thread to want them. */
+static struct flist spare[NKINDS][NCLASSES];
+
+static uint32_t epoch_now(void) { return atomic_load_explicit(&gc_epoch, memory_order_relaxed); }
+
+void blocks_init(void)
+{
+    /* High bits set: a tag is never a canonical address, so scanning a free
+     * object never keeps anything alive through it. */
+    free_secret = ((uintptr_t)&free_secret * 0x9e3779b97f4a7c15u) | 0xa5c3000000000000u;
+}
+
+static void list_push(struct page_desc **list, struct page_desc *pd)
+{
+    pd->prev = NULL;
+    pd->next = *list;
+    if (*list)
+        (*list)->prev = pd;
+    *list = pd;
+}
+
+static void list_remove(struct page_desc **list, struct page_desc *pd)
+{
+    if (pd->prev)
+        pd->prev->next = pd->next;
+    else
+        *list = pd->next;
+    if (pd->next)
+        pd->next->prev = pd->prev;
+    pd->next = pd->prev = NULL;
+}
+
+static void flist_append(struct flist *to, struct flist *from)
+{
+    if (!from->n)
+        return;
+    if (to->n)
+        make_free(to->tail, from->head);
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    to->n += from->n;
+}
+
+/* All n objects of a block as one free list. */
+static void build_list(uintptr_t base, size_t size, size_t n, enum kind k, bool zero, struct flist *out)
+{
+    vg_make_writable((void *)base, n * size);
+    if (!zero && k != KIND_ATOMIC)
+        memset((void *)base, 0, n * size);
+    for (size_t i = 0; i + 1 < n; i++)
+        make_free((void *)(base + i * size), (void *)(base + (i + 1) * size));
+    make_free((void *)(base + (n - 1) * size), NULL);
+    out->head = (void *)base;
+    out->tail = (void *)(base + (n - 1) * size);
+    out->n = n;
+}
+
+#define MAX_BLOCK_WORDS (16 * GRANULES_PER_PAGE / 64)
+
+/* Sweep b, a bitmap word at a time, into *out.  A block with nothing live
+ * is rebuilt whole when `reuse`, else its pages go back (out stays empty). */
+static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
+{
+    struct chunk *c = chunk_of_pd(b);
+    uintptr_t base = pd_addr(b);
+    size_t size = b->objsize, n = b->nobjs, stride = size >> GRANULE_SHIFT;
+    size_t w0 = granule_bit(c, base) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
+    bool uncollectable = b->kind == KIND_UNCOLLECTABLE;
+    uint64_t live[MAX_BLOCK_WORDS], any_live = 0;
+    atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+    out->head = out->tail = NULL;
+    out->n = 0;
+
+    /* Uncollectable objects live by their allocation bit. */
+    for (size_t w = 0; w < nw; w++) {
+        live[w] = atomic_load_explicit(&c->mark[w0 + w], memory_order_relaxed);
+        if (uncollectable)
+            live[w] |= atomic_load_explicit(&c->alloc[w0 + w], memory_order_relaxed);
+        any_live |= live[w];
+    }
+
+    size_t reclaimed = 0;
+    if (!any_live) {
+        for (size_t i = 0; i < n; i++) {
+            void *obj = (void *)(base + i * size);
+            if (!is_free(obj)) {
+                vg_free(obj);
+                reclaimed += size;
+            }
+        }
+        stats_reclaimed(reclaimed);
+        if (reuse) {
+            build_list(base, size, n, (enum kind)b->kind, false, out);
+            return;
+        }
+        list_remove(&blocks[b->kind][b->sclass], b);
+        pages_free(b, b->npages);
+        return;
+    }
+
+    void *prev = NULL;
+    for (size_t i = 0, bit = 0; i < n; i++, bit += stride) {
+        if (live[bit >> 6] & ((uint64_t)1 << (bit & 63)))
+            continue;
+        void *obj = (void *)(base + i * size);
+        if (!is_free(obj)) {
+            /* garbage: its contents must not leak into the next object */
+            vg_free(obj);
+            reclaimed += size;
+        }
+        vg_make_writable(obj, size);
+        if (b->kind != KIND_ATOMIC)
+            memset(obj, 0, size);
+        make_free(obj, NULL);
+        if (prev)
+            make_free(prev, obj);
+        else
+            out->head = obj;
+        prev = obj;
+        out->n++;
+    }
+    out->tail = prev;
+    stats_reclaimed(reclaimed);
+}
+
+static bool new_block(enum kind k, unsigned cls, struct flist *out)
+{
+    const struct size_class *sc = &size_classes[cls];
+    bool zero;
+    struct page_desc *b = heap_get_pages(sc->pages, false, &zero);
+    if (!b)
+        return false;
+    b->state = PS_SMALL;
+    b->kind = (uint8_t)k;
+    b->sclass = (uint8_t)cls;
+    b->npages = sc->pages;
+    b->objsize = sc->size;
+    b->nobjs = sc->nobjs;
+    b->recip = sc->recip;
+    atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+    list_push(&blocks[k][cls], b);
+    build_list(pd_addr(b), sc->size, sc->nobjs, k, zero, out);
+    return true;
+}
+
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
+{
+    if (spare[k][cls].n) {
+        *out = spare[k][cls];
+        spare[k][cls] = (struct flist){0};
+        return true;
+    }
+    struct page_desc *b;
+    while ((b = cursor[k][cls])) {
+        cursor[k][cls] = b->next;
+        if (atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
+            continue;
+        sweep_block(b, true, out);
+        if (out->n)
+            return true;
+    }
+    return new_block(k, cls, out);
+}
+
+void blocks_sweep_if_unswept(struct page_desc *b)
+{
+    if (b->state != PS_SMALL || atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
+        return;
+    struct flist got;
+    sweep_block(b, false, &got);
+    flist_append(&spare[b->kind][b->sclass], &got);
+}
+
+size_t blocks_sweep_all(void)
+{
+    size_t before = pages_free_count();
+    for (int k = 0; k < NKINDS; k++)
+        for (unsigned cls = 0; cls < NCLASSES; cls++) {
+            struct page_desc *b;
+            while ((b = cursor[k][cls])) {
+                cursor[k][cls] = b->next;
+                blocks_sweep_if_unswept(b);
+            }
+        }
+    return pages_free_count() - before;
+}
+
+void blocks_mark_roots(void)
+{
+    /* The spare lists are only the heap's: dropped, not kept, so that their
+     * blocks can empty (the objects stay tagged free; sweeps relist them). */
+    memset(spare, 0, sizeof spare);
+    for (unsigned cls = 0; cls < NCLASSES; cls++) {
+        for (struct page_desc *b = blocks[KIND_UNCOLLECTABLE][cls]; b; b = b->next) {
+            struct chunk *c = chunk_of_pd(b);
+            uintptr_t base = pd_addr(b);
+            size_t stride = b->objsize >> GRANULE_SHIFT, bit = granule_bit(c, base);
+            for (size_t i = 0; i < b->nobjs; i++, bit += stride)
+                if (bit_test(c->alloc, bit))
+                    mark_push_root_object(base + i * b->objsize, b->objsize);
+        }
+    }
+}
+
+void blocks_new_epoch(void)
+{
+    atomic_fetch_add_explicit(&gc_epoch, 1, memory_order_relaxed);
+    for (int k = 0; k < NKINDS; k++)
+        for (unsigned cls = 0; cls < NCLASSES; cls++)
+            cursor[k][cls] = blocks[k][cls];
+}

@@ -1,0 +1,43 @@
+/* Size-class blocks: their lists, lazy sweeping, and the free lists built
+ * from them.  A free small object carries a tag in its second word (its
+ * address xor a per-process secret, never a heap address), so a double
+ * free is recognised without any per-object state beside it; every other
+ * word of a free scanned-kind object is zero.  Heap lock held throughout. */
+#ifndef COGC_BLOCK_H
+#define COGC_BLOCK_H
+
+#include "chunk.h"
+#include "sizeclass.h"
+
+struct flist {
+    void *head, *tail;
+    size_t n;
+};
+
+extern uintptr_t free_secret;
+extern _Atomic uint32_t gc_epoch;
+
+static inline uintptr_t free_tag(const void *p) { return (uintptr_t)p ^ free_secret; }
+static inline bool is_free(const void *p) { return ((const uintptr_t *)p)[1] == free_tag(p); }
+/* Make p a free-list member linking to next (caller zeroed the rest). */
+static inline void make_free(void *p, void *next)
+{
+    ((void **)p)[0] = next;
+    ((uintptr_t *)p)[1] = free_tag(p);
+}
+
+void blocks_init(void);
+/* A non-empty list of free objects of (k, cls), or false: from the
+ * heap's spare lists, by sweeping the next unswept block, or a new block. */
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out);
+/* Sweep b now if it is unswept in this epoch; its free objects are kept. */
+void blocks_sweep_if_unswept(struct page_desc *b);
+/* Sweep every unswept block; returns pages freed. */
+size_t blocks_sweep_all(void);
+/* World stopped: mark free-listed objects held by the heap, and push every
+ * uncollectable small object. */
+void blocks_mark_roots(void);
+/* After marking: every block becomes unswept. */
+void blocks_new_epoch(void);
+
+#endif

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages cogc needs to build, test and benchmark,
+# only those that are missing.  Runs as root (apt-get), as on our machines.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libatomic-ops-dev libunwind-dev check valgrind libgc-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

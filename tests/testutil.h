@@ -1,0 +1,376 @@
+/*
+ * testutil.h - small helpers shared by cogc's Check-based tests.
+ *
+ * Everything is static inline / static so each test program gets its own
+ * copy; include after <check.h> and <cogc.h>.
+ *
+ * Conventions:
+ *  - Data written into test objects never looks like a pointer: every word
+ *    has its top bit set (a non-canonical address on x86-64 and aarch64), so
+ *    test contents never retain anything by accident.
+ *  - "Hidden" pointers are stored XOR-ed with TU_HIDE_MASK, which also gives
+ *    a non-canonical value, so the collector cannot see them.
+ *  - ck_assert must only be called from the thread running the test (with
+ *    CK_FORK=no a failed assertion longjmps); worker threads report errors
+ *    through return values or counters.
+ */
+#ifndef COGC_TESTUTIL_H
+#define COGC_TESTUTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <check.h>
+#include <cogc.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TU_NOINLINE __attribute__((noinline, noclone))
+#define TU_UNUSED __attribute__((unused))
+#define TU_BARRIER() __asm__ volatile("" ::: "memory")
+
+#define TU_HIDE_MASK ((uintptr_t)0xA5A5A5A5A5A5A5A5ull)
+#define TU_HIDE(p) ((uintptr_t)(p) ^ TU_HIDE_MASK)
+#define TU_UNHIDE(h) ((void *)((uintptr_t)(h) ^ TU_HIDE_MASK))
+
+/* Word i of a pseudo-random, never-pointer-like sequence for `seed`. */
+static inline uint64_t tu_word(uint64_t seed, uint64_t i)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + (i + 1) * 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 29;
+    return x | 0x8000000000000000ull;
+}
+
+static inline uint8_t tu_byte(uint64_t seed, size_t i)
+{
+    return (uint8_t)(tu_word(seed, i / 8) >> (8 * (i % 8)));
+}
+
+/* Fill / check `bytes` bytes at p with the sequence for `seed`. */
+static TU_UNUSED void tu_fill(void *p, size_t bytes, uint64_t seed)
+{
+    uint64_t *w = p;
+    size_t nw = bytes / 8;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = tu_word(seed, i);
+    for (size_t i = nw * 8; i < bytes; i++)
+        ((uint8_t *)p)[i] = tu_byte(seed, i);
+}
+
+/* Returns the offset of the first wrong byte, or (size_t)-1 if all good. */
+static TU_UNUSED size_t tu_check_at(const void *p, size_t bytes, uint64_t seed)
+{
+    const uint64_t *w = p;
+    size_t nw = bytes / 8;
+    for (size_t i = 0; i < nw; i++)
+        if (w[i] != tu_word(seed, i))
+            return i * 8;
+    for (size_t i = nw * 8; i < bytes; i++)
+        if (((const uint8_t *)p)[i] != tu_byte(seed, i))
+            return i;
+    return (size_t)-1;
+}
+
+static inline int tu_check(const void *p, size_t bytes, uint64_t seed)
+{
+    return tu_check_at(p, bytes, seed) == (size_t)-1;
+}
+
+/* ---- Linked lists of self-checking 64-byte nodes ------------------------ */
+
+#define TU_NODE_MAGIC 0xC0DEFACE0000ABCDull
+#define TU_NODE_WORDS 4
+
+struct tu_node {
+    uint64_t magic;
+    uint64_t id;                       /* seed-derived, never pointer-like */
+    struct tu_node *next;
+    uint64_t payload[TU_NODE_WORDS];
+    uint64_t check;                    /* xor of the words above but next */
+};
+
+static inline uint64_t tu_node_id(uint64_t seed, size_t i) { return tu_word(seed ^ 0x5555, i); }
+
+static inline uint64_t tu_node_sum(const struct tu_node *n)
+{
+    uint64_t s = n->magic ^ (n->id * 3);
+    for (int i = 0; i < TU_NODE_WORDS; i++)
+        s ^= n->payload[i] + (uint64_t)i;
+    return s | 0x8000000000000000ull;
+}
+
+static inline void tu_node_init(struct tu_node *n, uint64_t seed, size_t i)
+{
+    n->magic = TU_NODE_MAGIC;
+    n->id = tu_node_id(seed, i);
+    for (int k = 0; k < TU_NODE_WORDS; k++)
+        n->payload[k] = tu_word(n->id, (uint64_t)k);
+    n->check = tu_node_sum(n);
+}
+
+static inline int tu_node_ok(const struct tu_node *n, uint64_t seed, size_t i)
+{
+    if (n->magic != TU_NODE_MAGIC || n->id != tu_node_id(seed, i) || n->check != tu_node_sum(n))
+        return 0;
+    for (int k = 0; k < TU_NODE_WORDS; k++)
+        if (n->payload[k] != tu_word(n->id, (uint64_t)k))
+            return 0;
+    return 1;
+}
+
+/* A list of n nodes; node i (from the head) is tu_node_init(seed, i).
+ * Returns NULL if an allocation fails. */
+static TU_NOINLINE TU_UNUSED struct tu_node *tu_list_make(size_t n, uint64_t seed)
+{
+    struct tu_node *head = NULL;
+    for (size_t i = n; i-- > 0;) {
+        struct tu_node *x = cogc_malloc(sizeof *x);
+        if (!x)
+            return NULL;
+        tu_node_init(x, seed, i);
+        x->next = head;
+        head = x;
+    }
+    return head;
+}
+
+/* Number of problems in a list made by tu_list_make(n, seed): 0 if intact. */
+static TU_NOINLINE TU_UNUSED size_t tu_list_bad(const struct tu_node *head, size_t n, uint64_t seed)
+{
+    size_t bad = 0, i = 0;
+    for (const struct tu_node *x = head; x && i < n; x = x->next, i++) {
+        /* a damaged node's link cannot be trusted: stop there, counting
+         * the rest of the list as bad (never dereference garbage) */
+        if (cogc_base(x) != x || cogc_size(x) < sizeof *x || !tu_node_ok(x, seed, i))
+            return bad + (n - i);
+    }
+    if (i != n)
+        bad += n - i;
+    return bad;
+}
+
+/* ---- Pressure ------------------------------------------------------------ */
+
+#define TU_GARBAGE_WORD 0xDDDDDDDDDDDDDDDDull
+
+/* Allocate `count` objects of `size` bytes, fill them with a garbage pattern
+ * and drop them: memory wrongly freed gets reused and overwritten. */
+static TU_NOINLINE TU_UNUSED void tu_churn(size_t size, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t *p = cogc_malloc(size);
+        if (!p)
+            return;
+        for (size_t k = 0; k < size / 8; k++)
+            p[k] = TU_GARBAGE_WORD;
+    }
+}
+
+/* Zero a large area of stack below the caller, wiping stale copies of
+ * pointers left by earlier calls. */
+static TU_NOINLINE TU_UNUSED void tu_clear_stack(void)
+{
+    char buf[64 * 1024];
+    memset(buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+/* Several full collections, with garbage of many small sizes allocated
+ * between them so any wrongly freed small object is overwritten. */
+static TU_NOINLINE TU_UNUSED void tu_collect_hard(int rounds)
+{
+    static const size_t sizes[] = {16, 32, 48, 64, 80, 96, 128, 192, 256, 512, 1024, 4096};
+    for (int r = 0; r < rounds; r++) {
+        tu_clear_stack();
+        cogc_collect();
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            tu_churn(sizes[i], sizes[i] <= 256 ? 3000 : 300);
+    }
+    cogc_collect();
+}
+
+static inline struct cogc_stats tu_stats(void)
+{
+    struct cogc_stats s;
+    memset(&s, 0, sizeof s);
+    int rc = cogc_get_stats(&s, sizeof s);
+    ck_assert_int_eq(rc, 0);
+    return s;
+}
+
+/* ---- Reclamation measurement ---------------------------------------------- */
+
+static int tu_cmp_uptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* hidden[i] = TU_HIDE(start of an object of `size` bytes) that the caller
+ * believes unreachable.  Collects, then counts objects that are provably
+ * gone: cogc_size() says they are not allocated, or a later allocation of
+ * the same size returned their address.  Returns that count. */
+static TU_NOINLINE TU_UNUSED size_t tu_count_reclaimed(const uintptr_t *hidden, size_t n, size_t size)
+{
+    for (int i = 0; i < 3; i++) {
+        tu_clear_stack();
+        cogc_collect();
+    }
+    char *gone = calloc(n, 1);
+    ck_assert_ptr_nonnull(gone);
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cogc_size(TU_UNHIDE(hidden[i])) == 0) {
+            gone[i] = 1;
+            count++;
+        }
+    if (count < n) {
+        size_t m = 4 * n + 1024;
+        uintptr_t *seen = malloc(m * sizeof *seen);
+        ck_assert_ptr_nonnull(seen);
+        size_t k = 0;
+        for (; k < m; k++) {
+            void *p = cogc_malloc(size);
+            if (!p)
+                break;
+            seen[k] = TU_HIDE(p);
+        }
+        qsort(seen, k, sizeof *seen, tu_cmp_uptr);
+        for (size_t i = 0; i < n; i++)
+            if (!gone[i] && bsearch(&hidden[i], seen, k, sizeof *seen, tu_cmp_uptr)) {
+                gone[i] = 1;
+                count++;
+            }
+        free(seen);
+    }
+    free(gone);
+    return count;
+}
+
+/* ---- Child processes ---------------------------------------------------- */
+
+struct tu_child {
+    int status;      /* from waitpid */
+    char *out;       /* stdout, NUL-terminated, malloc'd */
+    char *err;       /* stderr */
+};
+
+static char *tu_slurp_fd(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    lseek(fd, 0, SEEK_SET);
+    for (;;) {
+        if (len + 1024 >= cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+extern char **environ;
+
+/* Run this same executable as `self MODE` with the environment of this
+ * process minus every COGC_* variable, plus `setenv` (NULL-terminated list
+ * of "NAME=value").  Captures stdout and stderr.  Returns 0 or -1. */
+static TU_UNUSED int tu_run_self(const char *mode, const char *const *setenv_list, struct tu_child *res)
+{
+    size_t nenv = 0, nset = 0;
+    while (environ[nenv])
+        nenv++;
+    while (setenv_list && setenv_list[nset])
+        nset++;
+    char **envp = calloc(nenv + nset + 1, sizeof *envp);
+    if (!envp)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "COGC_", 5) != 0)
+            envp[k++] = environ[i];
+    for (size_t i = 0; i < nset; i++)
+        envp[k++] = (char *)setenv_list[i];
+    envp[k] = NULL;
+
+    FILE *out = tmpfile(), *err = tmpfile();
+    if (!out || !err)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fileno(out), 1);
+    posix_spawn_file_actions_adddup2(&fa, fileno(err), 2);
+    char *argv[] = {(char *)"cogc-test-child", (char *)mode, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    if (rc != 0) {
+        fclose(out);
+        fclose(err);
+        errno = rc;
+        return -1;
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    res->status = st;
+    res->out = tu_slurp_fd(fileno(out));
+    res->err = tu_slurp_fd(fileno(err));
+    fclose(out);
+    fclose(err);
+    return (res->out && res->err) ? 0 : -1;
+}
+
+static TU_UNUSED void tu_child_free(struct tu_child *c)
+{
+    free(c->out);
+    free(c->err);
+    c->out = c->err = NULL;
+}
+
+static TU_UNUSED size_t tu_count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (*s == '\n')
+            n++;
+    return n;
+}
+
+/* Standard main body: run `suite` and return the number of failures. */
+static TU_UNUSED int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
+
+#endif /* COGC_TESTUTIL_H */
