@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install cogc into a scratch prefix, then build and run a program against
+# it three ways: pkg-config, CMake find_package (shared), and static.
+set -euo pipefail
+build_dir=$1
+src_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+lib=$(ls -d "$work"/prefix/lib*/ | head -1)
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+# pkg-config, shared
+cc -O2 -o "$work/pc" "$src_dir/consumer/main.c" $(pkg-config --cflags --libs cogc) -Wl,-rpath,"$lib"
+"$work/pc"
+# pkg-config, static
+cc -O2 -o "$work/pc_static" "$src_dir/consumer/main.c" $(pkg-config --cflags cogc) \
+   "$lib/libcogc.a" $(pkg-config --libs-only-l --static cogc | sed 's/-lcogc//')
+"$work/pc_static"
+# CMake package
+cmake -S "$src_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/build" >/dev/null
+LD_LIBRARY_PATH="$lib" "$work/build/consumer_shared"
+"$work/build/consumer_static"
+echo "install: pkg-config and find_package(cogc) consumers built and ran"
