@@ -156,8 +156,17 @@ static inline void mark_word(struct marker *m, uintptr_t v)
     }
     if (!interior && obj != v)
         return;
-    if (!bit_set_atomic(c->mark, (obj - (uintptr_t)c) >> GRANULE_SHIFT))
+    size_t bit = (obj - (uintptr_t)c) >> GRANULE_SHIFT;
+    if (nactive == 1) {
+        /* Alone: a plain read-modify-write cannot lose another marker's bit. */
+        uint64_t w = atomic_load_explicit(&c->mark[bit >> 6], memory_order_relaxed);
+        uint64_t b = (uint64_t)1 << (bit & 63);
+        if (w & b)
+            return;
+        atomic_store_explicit(&c->mark[bit >> 6], w | b, memory_order_relaxed);
+    } else if (!bit_set_atomic(c->mark, bit)) {
         return;
+    }
     m->live += size;
     if (pd->kind != KIND_ATOMIC) {
         __builtin_prefetch((void *)obj);

@@ -75,11 +75,14 @@ COGC_API void *cogc_malloc_uncollectable(size_t size) COGC_MALLOC_ATTR(1);
 /* cogc_malloc(n * size); NULL with ENOMEM when n * size overflows. */
 COGC_API void *cogc_calloc(size_t n, size_t size) COGC_MALLOC_ATTR(2);
 
-/* Resize: returns p itself when the new size fits the object's size class,
- * otherwise a new object of the same kind holding the old contents (up to
- * the smaller size); extra bytes of a scanned object are zero.  p == NULL is
- * cogc_malloc(size); size == 0 frees p and returns NULL.  On failure returns
- * NULL with errno = ENOMEM and leaves p untouched. */
+/* Resize: returns p itself when size is at most its usable size
+ * (cogc_size) and at least half of it; otherwise a new object of the same
+ * kind holding the old contents (up to the smaller size), and p is freed.
+ * Bytes past `size` up to the usable size, and new bytes of a moved
+ * object, are zero for scanned kinds.  p == NULL is cogc_malloc(size);
+ * size == 0 frees p and returns NULL.  On failure returns NULL with errno =
+ * ENOMEM and leaves p untouched; a p that is not the start of a live
+ * object is reported and gives NULL with errno = EINVAL. */
 COGC_API void *cogc_realloc(void *p, size_t size);
 
 /* Explicitly free an object now.  Allowed and safe: the memory is reused
@@ -98,7 +101,8 @@ COGC_API void cogc_collect(void);
 /* ---- Object queries ------------------------------------------------- */
 
 /* Start of the allocated object containing p (p may point inside it), or
- * NULL if p is not inside an allocated cogc object. */
+ * NULL if p is not inside an allocated cogc object.  An unreachable object
+ * counts as allocated until the sweep after the collection that finds it. */
 COGC_API void *cogc_base(const void *p);
 
 /* Usable size of the object whose start is p (at least what was asked);
@@ -109,7 +113,8 @@ COGC_API size_t cogc_size(const void *p);
 
 /* Scan [lo, hi) as a root at every collection (e.g. memory from another
  * allocator holding pointers to cogc objects).  Returns 0, or -1 with errno
- * EINVAL (lo > hi) or ENOMEM.  Ranges may overlap. */
+ * EINVAL (lo > hi) or ENOMEM.  Ranges may overlap; adding the same range
+ * twice registers it twice (each cogc_remove_roots removes one). */
 COGC_API int cogc_add_roots(void *lo, void *hi);
 
 /* Stop scanning a range exactly as added.  Returns 0, or -1 with errno
@@ -129,7 +134,8 @@ COGC_API int cogc_register_thread(void);
  * collected.  Returns 0, or -1 with errno = EINVAL if not registered. */
 COGC_API int cogc_unregister_thread(void);
 
-/* pthread_create that registers the new thread for its whole life.
+/* pthread_create that registers the new thread for its whole life (the
+ * thread registers itself as it starts, before running `start`).
  * libcogc.so also interposes pthread_create itself, so plain
  * pthread_create registers threads in programs linked against it; with the
  * static library, define COGC_REDIRECT_PTHREAD_CREATE before including this
@@ -189,7 +195,9 @@ COGC_API unsigned cogc_get_growth(void);
 COGC_API void cogc_set_interior_pointers(int on);
 COGC_API int cogc_get_interior_pointers(void);
 
-/* Number of marker threads for the next collections (1..64); 0 = default. */
+/* Number of marker threads for the next collections (1..64); 0 = one per
+ * online CPU.  Returns 0, or -1 with errno = EINVAL above 64.  Fewer may run
+ * if marker threads cannot be created; cogc_stats.markers says how many. */
 COGC_API int cogc_set_markers(unsigned n);
 
 /* Where misuse reports (bad free, malformed environment) go.  NULL restores

@@ -1,7 +1,7 @@
 /* With a tiny mark stack, deep and wide structures still survive: the
  * overflow is recovered by rescanning, with no recursion and no crash. */
 #define _GNU_SOURCE
-#include <check.h>
+#include "testutil.h"
 #include <stdlib.h>
 
 #include "cogc.h"
@@ -59,9 +59,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, deep_and_wide_structures_survive_overflow);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

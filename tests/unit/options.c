@@ -1,7 +1,7 @@
 /* The options table: every parser accepts what it documents and rejects
  * malformed input, and a malformed variable is reported and ignored. */
 #define _GNU_SOURCE
-#include <check.h>
+#include "testutil.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,9 +87,5 @@ int main(void)
     tcase_add_test(tc, booleans_and_choices);
     tcase_add_test(tc, malformed_variable_is_reported_and_default_used);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

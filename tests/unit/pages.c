@@ -1,6 +1,6 @@
 /* Free page runs: first fit, splitting, coalescing with both neighbours,
  * black-list avoidance. */
-#include <check.h>
+#include "testutil.h"
 #include <stdlib.h>
 
 #include "chunk.h"
@@ -113,9 +113,5 @@ int main(void)
     tcase_add_test(tc, black_listed_pages_avoided_when_possible);
     tcase_add_test(tc, idle_runs_are_released);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

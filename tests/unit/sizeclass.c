@@ -1,6 +1,6 @@
 /* Size classes: rounding waste, block fill, and the multiply-shift division
  * used by the conservative pointer test, checked exhaustively. */
-#include <check.h>
+#include "testutil.h"
 #include <stdlib.h>
 
 #include "sizeclass.h"
@@ -60,9 +60,5 @@ int main(void)
     tcase_add_test(tc, blocks_waste_little);
     tcase_add_test(tc, division_is_exact);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }
