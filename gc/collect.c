@@ -81,6 +81,7 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
     uint64_t t1 = os_now_ns();
     rec.live = mark_run(markers);
     rec.mark_ns = os_now_ns() - t1;
+    rec.markers = mark_markers_used();
     alloc_after_mark();
 
     threads_start_world();

@@ -302,7 +302,7 @@ int mark_init(void)
     return pool ? 0 : -1;
 }
 
-static unsigned overflows;
+static unsigned overflows, used;
 static uint64_t blacklisted;
 
 void mark_begin(void)
@@ -383,6 +383,7 @@ static void run_parallel(unsigned n)
         __atomic_add_fetch(&phase, 1, __ATOMIC_RELEASE);
         os_futex_wake(&phase, MAX_MARKERS);
     }
+    used = n;
     drain(&markers[0]);
     if (n > 1) {
         int done;
@@ -419,4 +420,5 @@ uint64_t mark_run(unsigned n)
 }
 
 unsigned mark_overflows(void) { return overflows; }
+unsigned mark_markers_used(void) { return used; }
 uint64_t mark_blacklisted(void) { return blacklisted; }

@@ -22,6 +22,8 @@ uint64_t mark_run(unsigned markers);
 void mark_after_fork_child(void);
 /* Mark-stack overflows recovered in the last mark phase. */
 unsigned mark_overflows(void);
+/* Markers that took part in the last mark phase. */
+unsigned mark_markers_used(void);
 uint64_t mark_blacklisted(void);
 
 #endif
