@@ -13,6 +13,7 @@
 #include "sizeclass.h"
 #include "stats.h"
 #include "threads.h"
+#include "tracking.h"
 #include "vg.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ static int init_locked(void)
     sizeclass_init();
     blocks_init();
     vg_on = RUNNING_ON_VALGRIND ? 1 : 0;
-    if (chunk_table_init() || mark_init() || threads_init() || collect_init())
+    if (chunk_table_init() || mark_init() || threads_init() || tracking_init() || collect_init())
         return -1;
     stats_init();
     return 0;

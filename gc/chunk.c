@@ -1,6 +1,7 @@
 #include "chunk.h"
 #include "options.h"
 #include "os.h"
+#include "tracking.h"
 
 #include <errno.h>
 #include <string.h>
@@ -42,7 +43,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
         }
     }
     size_t size = npages * PAGE_SIZE;
-    struct chunk *c = os_map_aligned(size, CHUNK_SIZE, false);
+    struct chunk *c = tracking_map(size, CHUNK_SIZE);
     if (!c)
         return NULL;
     size_t hdr = chunk_header_bytes(npages);
@@ -77,11 +78,13 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     c->next = chunks;
     chunks = c;
     mapped_bytes += size;
+    tracking_chunk_added(c);
     return c;
 }
 
 void chunk_delete(struct chunk *c)
 {
+    tracking_chunk_removed(c);
     struct chunk **pp = &chunks;
     while (*pp != c)
         pp = &(*pp)->next;
@@ -90,7 +93,7 @@ void chunk_delete(struct chunk *c)
     for (size_t off = 0; off < c->size; off += CHUNK_SIZE)
         chunk_table[(a + off) >> CHUNK_SHIFT] = NULL;
     mapped_bytes -= c->size;
-    os_unmap(c, c->size);
+    tracking_unmap(c, c->size);
 }
 
 struct chunk *chunk_list(void) { return chunks; }

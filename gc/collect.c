@@ -10,6 +10,7 @@
 #include "roots.h"
 #include "stats.h"
 #include "threads.h"
+#include "tracking.h"
 
 #include <libunwind.h>
 
@@ -83,6 +84,7 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
     rec.mark_ns = os_now_ns() - t1;
     rec.markers = mark_markers_used();
     alloc_after_mark();
+    tracking_at_collection();
 
     threads_start_world();
     rec.pause_ns = os_now_ns() - t0;

@@ -4,10 +4,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const on_error_names[] = {"warn", "abort", NULL};
+static const char *const dirty_names[] = {"auto", "none", "mprotect", "uffd", "uffd-async", "soft-dirty", "gcdev", NULL};
 
 const struct option_desc option_table[OPT_COUNT] = {
     [OPT_HEAP_LIMIT]   = {"COGC_HEAP_LIMIT", OPT_SIZE, 0, 0, INT64_MAX, NULL,
@@ -27,11 +29,15 @@ const struct option_desc option_table[OPT_COUNT] = {
     [OPT_POPULATE]     = {"COGC_POPULATE", OPT_BOOL, 1, 0, 1, NULL,
                           "fault new chunks in with one MADV_POPULATE_WRITE call"},
     [OPT_ON_ERROR]     = {"COGC_ON_ERROR", OPT_CHOICE, ON_ERROR_WARN, 0, 1, on_error_names,
-                          "what a misuse report does: warn or abort"},
+                          "what a misuse report does"},
     [OPT_RELEASE_AFTER] = {"COGC_RELEASE_AFTER", OPT_UINT, 4, 1, 1000000, NULL,
                           "collections a free page run stays unused before it is given back"},
     [OPT_MARK_STACK_MAX] = {"COGC_MARK_STACK_MAX", OPT_UINT, 1 << 24, 64, 1 << 30, NULL,
                           "entries a marker's stack may hold before overflow handling"},
+    [OPT_DIRTY]        = {"COGC_DIRTY", OPT_CHOICE, 0, 0, 6, dirty_names,
+                          "dirty-bit backend"},
+    [OPT_VERIFY_DIRTY] = {"COGC_VERIFY_DIRTY", OPT_BOOL, 0, 0, 1, NULL,
+                          "check at each collection that every changed page was reported dirty"},
 };
 
 static int64_t values[OPT_COUNT];
@@ -109,6 +115,17 @@ int option_parse(const struct option_desc *d, const char *s, int64_t *out)
     return 0;
 }
 
+/* "a|b|c" for a message. */
+static const char *choice_list(const struct option_desc *d)
+{
+    static char buf[128];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; d->choices[i] && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? "|" : "", d->choices[i]);
+    return buf;
+}
+
 void options_init(void)
 {
     if (initialised)
@@ -124,8 +141,8 @@ void options_init(void)
         if (option_parse(d, s, &v) == 0)
             values[i] = v;
         else if (d->type == OPT_CHOICE)
-            report_warn("%s=\"%s\" is not one of warn|abort; using the default (%s)",
-                        d->env, s, d->choices[d->deflt]);
+            report_warn("%s=\"%s\" is not one of %s; using the default (%s)",
+                        d->env, s, choice_list(d), d->choices[d->deflt]);
         else
             report_warn("%s=\"%s\" is malformed or out of range [%lld, %lld]; using the default (%lld)",
                         d->env, s, (long long)d->min, (long long)d->max, (long long)d->deflt);

@@ -18,6 +18,8 @@ enum option_id {
     OPT_ON_ERROR,
     OPT_RELEASE_AFTER,
     OPT_MARK_STACK_MAX,
+    OPT_DIRTY,
+    OPT_VERIFY_DIRTY,
     OPT_COUNT
 };
 

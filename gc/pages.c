@@ -1,5 +1,6 @@
 #include "pages.h"
 #include "os.h"
+#include "tracking.h"
 
 #define NBINS 64 /* bins[1..63]: runs of exactly n pages; bins[64]: longer */
 
@@ -145,6 +146,7 @@ size_t pages_release_idle(uint64_t now, uint64_t before)
                 continue;
             if (os_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)
                 continue;
+            tracking_released((void *)pd_addr(pd), n * PAGE_SIZE);
             for (size_t k = 0; k < n; k++)
                 pd[k].flags = PF_ZERO | PF_RELEASED;
             released_pages += fresh;

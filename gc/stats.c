@@ -6,8 +6,10 @@
 #include "pages.h"
 #include "report.h"
 #include "threads.h"
+#include "tracking.h"
 #include "vec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +111,7 @@ void stats_fill(struct cogc_stats *s)
     s->last_mark_ns = last_mark;
     s->markers = last_markers;
     s->threads = threads_count();
+    snprintf(s->dirty_backend, sizeof s->dirty_backend, "%s", tracking_backend_name());
     heap_unlock();
     s->allocated_bytes = atomic_load(&stat_allocated);
     s->freed_bytes = atomic_load(&stat_freed);
@@ -119,9 +122,9 @@ static void summary(void)
 {
     struct cogc_stats s;
     stats_fill(&s);
-    report_line("cogc: summary collections=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
+    report_line("cogc: summary backend=%s collections=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f",
-                (unsigned long long)s.collections, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
+                s.dirty_backend, (unsigned long long)s.collections, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
                 s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0);
 }

@@ -1,0 +1,158 @@
+#include "tracking.h"
+#include "chunk.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+
+#include "dirty.h"
+
+#include <string.h>
+
+static const struct dirty_backend *backend;
+static bool verify;
+static unsigned long missed;
+
+
+int tracking_init(void)
+{
+    char why[256] = "";
+    int64_t choice = option(OPT_DIRTY);
+    const char *asked = choice == 0 ? NULL : option_table[OPT_DIRTY].choices[choice];
+    backend = dirty_select(asked, why, sizeof why);
+    if (asked && why[0])
+        report_warn("COGC_DIRTY=%s: %s", asked, why);
+    verify = option(OPT_VERIFY_DIRTY) != 0;
+    if (verify && backend->arm() != 0)
+        report_warn("COGC_VERIFY_DIRTY: %s cannot arm; checking disabled", backend->name);
+    return 0;
+}
+
+const char *tracking_backend_name(void) { return backend ? backend->name : ""; }
+
+void *tracking_map(size_t size, size_t align)
+{
+    return backend ? backend->map(size, align) : os_map_aligned(size, align, false);
+}
+
+void tracking_unmap(void *p, size_t size)
+{
+    if (backend)
+        backend->unmap(p, size);
+    else
+        os_unmap(p, size);
+}
+
+/* COGC_VERIFY_DIRTY keeps a checksum per object page, beside the chunk's
+ * other metadata, in pages of its own. */
+#define UNKNOWN 0   /* no checksum yet: the page is not compared */
+
+struct sums {
+    struct chunk *c;
+    uint64_t *sum;
+    struct sums *next;
+};
+static struct sums *all_sums;
+
+static struct sums *sums_of(const struct chunk *c)
+{
+    for (struct sums *s = all_sums; s; s = s->next)
+        if (s->c == c)
+            return s;
+    return NULL;
+}
+
+static uint64_t page_sum(const void *page)
+{
+    const uint64_t *w = page;
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+        h = (h ^ w[i]) * 0x100000001b3u;
+    return h | 1;   /* never UNKNOWN */
+}
+
+void tracking_chunk_added(struct chunk *c)
+{
+    if (!verify)
+        return;
+    uintptr_t lo = page_addr(c, c->first);
+    if (backend->track((void *)lo, c->size - (lo - chunk_base(c))) != 0) {
+        report_warn("COGC_VERIFY_DIRTY: %s cannot track a chunk", backend->name);
+        return;
+    }
+    struct sums *s = os_map(round_up(sizeof *s + c->npages * sizeof(uint64_t), PAGE_SIZE));
+    if (!s)
+        return;
+    s->c = c;
+    s->sum = (uint64_t *)(s + 1);
+    s->next = all_sums;
+    all_sums = s;
+}
+
+void tracking_chunk_removed(struct chunk *c)
+{
+    if (!verify)
+        return;
+    uintptr_t lo = page_addr(c, c->first);
+    backend->untrack((void *)lo, c->size - (lo - chunk_base(c)));
+    for (struct sums **pp = &all_sums; *pp; pp = &(*pp)->next) {
+        if ((*pp)->c == c) {
+            struct sums *s = *pp;
+            *pp = s->next;
+            os_unmap(s, round_up(sizeof *s + c->npages * sizeof(uint64_t), PAGE_SIZE));
+            return;
+        }
+    }
+}
+
+void tracking_released(void *p, size_t len)
+{
+    if (!verify)
+        return;
+    struct chunk *c = chunk_of((uintptr_t)p);
+    struct sums *s = c ? sums_of(c) : NULL;
+    if (!s)
+        return;
+    for (size_t i = page_index(c, (uintptr_t)p), n = len / PAGE_SIZE; n--; i++)
+        s->sum[i] = UNKNOWN;
+}
+
+/* Pages reported dirty in this collection, as a bit per page of each chunk
+ * (kept in the sums array's spare bit: the checksum's low bit is always 1,
+ * so a reported page has its entry replaced by a marker value). */
+#define REPORTED 2
+
+static void on_dirty_run(void *ctx, void *addr, size_t len)
+{
+    (void)ctx;
+    for (uintptr_t a = (uintptr_t)addr; a < (uintptr_t)addr + len; a += PAGE_SIZE) {
+        struct chunk *c = chunk_of(a);
+        struct sums *s = c ? sums_of(c) : NULL;
+        if (s)
+            s->sum[page_index(c, a)] = REPORTED;
+    }
+}
+
+void tracking_at_collection(void)
+{
+    if (!verify || !all_sums)
+        return;
+    if (backend->collect(on_dirty_run, NULL) < 0) {
+        report_warn("COGC_VERIFY_DIRTY: %s collect failed", backend->name);
+        return;
+    }
+    for (struct sums *s = all_sums; s; s = s->next) {
+        struct chunk *c = s->c;
+        for (size_t i = c->first; i < c->npages; i++) {
+            uint64_t now = page_sum((const void *)page_addr(c, i));
+            uint64_t before = s->sum[i];
+            if (before != UNKNOWN && before != REPORTED && before != now) {
+                missed++;
+                report_warn("COGC_VERIFY_DIRTY: page %p changed but %s did not report it dirty",
+                            (void *)page_addr(c, i), backend->name);
+            }
+            s->sum[i] = now;
+        }
+    }
+}
+
+unsigned long tracking_missed_writes(void) { return missed; }
