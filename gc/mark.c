@@ -7,6 +7,7 @@
 #include "report.h"
 #include "sizeclass.h"
 #include "threads.h"
+#include "vec.h"
 
 #include <atomic_ops.h>
 #include <pthread.h>
@@ -15,10 +16,23 @@
 #include <stdbool.h>
 #include <string.h>
 
+/*
+ * Parallel marking without atomic operations on the mark bitmap: every
+ * chunk has an owner marker, and only the owner sets its mark bits, with
+ * plain stores.  A marker that finds a pointer into another marker's chunk
+ * appends the object to a packet for that owner, and sends the packet to
+ * the owner's inbox when full or when it runs out of work.  Chunks are
+ * dealt round-robin, so a structure allocated contiguously is split
+ * between markers and crosses owners only at chunk boundaries.  Scanning
+ * work itself is shared freely: an idle marker takes a packet of ranges
+ * that a busy one gave away.
+ */
+
 #define MAX_MARKERS 64
 #define PACKET_N 255
-#define POOL_PACKETS 65536
+#define POOL_PACKETS ((size_t)1 << 20)
 #define SPLIT_BYTES 4096   /* big objects are scanned in pieces, so they can be shared */
+#define ATOMIC_TAG 1       /* in an inbox entry's lo: mark, but do not scan */
 
 struct entry { uintptr_t lo, hi; };
 
@@ -33,7 +47,10 @@ struct marker {
     size_t top, cap;
     uint64_t live;
     uint64_t black;
+    unsigned id;
     bool overflowed;
+    int64_t out[MAX_MARKERS];   /* packet being filled for each owner, or -1 */
+    volatile AO_t inbox;        /* packets of objects this marker must mark */
 } __attribute__((aligned(64)));
 
 static struct marker markers[MAX_MARKERS];
@@ -43,10 +60,16 @@ static unsigned nactive;
  * the tag defeating ABA on the lock-free pop. */
 static struct packet *pool;
 static volatile AO_t pool_used, full_head, empty_head;
-static volatile AO_t idle;
+static volatile AO_t idle, activity, done;
 
 static int interior;
 static uintptr_t lo_cache, span_cache;
+
+/* Root ranges of this phase, kept to be rescanned after an overflow. */
+static struct {
+    struct entry *v;
+    size_t n, cap;
+} roots_log;
 
 /* ---- packet stacks ------------------------------------------------- */
 
@@ -73,6 +96,8 @@ static int64_t stack_pop(volatile AO_t *head)
     } while (!AO_compare_and_swap_full(head, old, new));
     return idx;
 }
+
+static bool stack_empty(volatile AO_t *head) { return !(uint32_t)AO_load_acquire(head); }
 
 static int64_t packet_get(void)
 {
@@ -119,8 +144,73 @@ static inline void push(struct marker *m, uintptr_t lo, uintptr_t hi)
     m->stack[m->top++] = (struct entry){lo, hi};
 }
 
-/* ---- the conservative test --------------------------------------------- */
+/* ---- marking ----------------------------------------------------------- */
 
+/* Set obj's bit in a chunk this marker owns (or while no other marker runs). */
+static inline void mark_owned(struct marker *m, struct chunk *c, uintptr_t obj, size_t size, bool scanned)
+{
+    size_t bit = (obj - (uintptr_t)c) >> GRANULE_SHIFT;
+    uint64_t w = atomic_load_explicit(&c->mark[bit >> 6], memory_order_relaxed);
+    uint64_t b = (uint64_t)1 << (bit & 63);
+    if (w & b)
+        return;
+    atomic_store_explicit(&c->mark[bit >> 6], w | b, memory_order_relaxed);
+    m->live += size;
+    if (scanned)
+        push(m, obj, obj + size);
+}
+
+static void send(struct marker *m, unsigned owner, uintptr_t obj, size_t size, bool scanned)
+{
+    int64_t idx = m->out[owner];
+    if (idx < 0) {
+        idx = packet_get();
+        if (idx < 0) {
+            /* No packet left: drop it and recover by a full rescan. */
+            m->overflowed = true;
+            return;
+        }
+        pool[idx].n = 0;
+        m->out[owner] = idx;
+    }
+    struct packet *pk = &pool[idx];
+    pk->e[pk->n++] = (struct entry){obj | (scanned ? 0 : ATOMIC_TAG), obj + size};
+    if (pk->n == PACKET_N) {
+        stack_push(&markers[owner].inbox, (uint32_t)idx);
+        m->out[owner] = -1;
+    }
+}
+
+static void flush_sends(struct marker *m)
+{
+    for (unsigned o = 0; o < nactive; o++) {
+        int64_t idx = m->out[o];
+        if (idx < 0)
+            continue;
+        m->out[o] = -1;
+        if (pool[idx].n)
+            stack_push(&markers[o].inbox, (uint32_t)idx);
+        else
+            stack_push(&empty_head, (uint32_t)idx);
+    }
+}
+
+static bool take_inbox(struct marker *m)
+{
+    int64_t idx = stack_pop(&m->inbox);
+    if (idx < 0)
+        return false;
+    struct packet *pk = &pool[idx];
+    for (uint32_t k = 0; k < pk->n; k++) {
+        uintptr_t obj = pk->e[k].lo & ~(uintptr_t)ATOMIC_TAG;
+        mark_owned(m, chunk_table[obj >> CHUNK_SHIFT], obj, pk->e[k].hi - obj,
+                   !(pk->e[k].lo & ATOMIC_TAG));
+    }
+    stack_push(&empty_head, (uint32_t)idx);
+    return true;
+}
+
+/* The conservative test. */
 static inline void mark_word(struct marker *m, uintptr_t v)
 {
     if (v - lo_cache >= span_cache)
@@ -156,22 +246,11 @@ static inline void mark_word(struct marker *m, uintptr_t v)
     }
     if (!interior && obj != v)
         return;
-    size_t bit = (obj - (uintptr_t)c) >> GRANULE_SHIFT;
-    if (nactive == 1) {
-        /* Alone: a plain read-modify-write cannot lose another marker's bit. */
-        uint64_t w = atomic_load_explicit(&c->mark[bit >> 6], memory_order_relaxed);
-        uint64_t b = (uint64_t)1 << (bit & 63);
-        if (w & b)
-            return;
-        atomic_store_explicit(&c->mark[bit >> 6], w | b, memory_order_relaxed);
-    } else if (!bit_set_atomic(c->mark, bit)) {
-        return;
-    }
-    m->live += size;
-    if (pd->kind != KIND_ATOMIC) {
-        __builtin_prefetch((void *)obj);
-        push(m, obj, obj + size);
-    }
+    bool scanned = pd->kind != KIND_ATOMIC;
+    if (c->owner == m->id)
+        mark_owned(m, c, obj, size, scanned);
+    else
+        send(m, c->owner, obj, size, scanned);
 }
 
 static void scan(struct marker *m, uintptr_t lo, uintptr_t hi)
@@ -209,22 +288,46 @@ static bool take_packet(struct marker *m)
     return true;
 }
 
-/* Out of local work: take a packet, or finish once every marker is idle
- * and no packet is left.  A marker that leaves stays counted as idle. */
+static bool take_work(struct marker *m) { return take_inbox(m) || take_packet(m); }
+
+static bool queues_empty(void)
+{
+    if (!stack_empty(&full_head))
+        return false;
+    for (unsigned i = 0; i < nactive; i++)
+        if (!stack_empty(&markers[i].inbox))
+            return false;
+    return true;
+}
+
+/* Out of local work: take an inbox packet or a shared one, or end the
+ * phase.  Going idle, a marker first sends what it holds for others.  It
+ * becomes busy again by decrementing `idle` and then bumping `activity`
+ * before it takes anything, so a marker that saw every marker idle, every
+ * queue empty, and `activity` unchanged across those reads knows that no
+ * work exists anywhere: it declares the phase done. */
 static bool find_work(struct marker *m)
 {
-    if (take_packet(m))
+    if (take_work(m))
         return true;
+    flush_sends(m);
     AO_fetch_and_add1(&idle);
     for (unsigned spins = 0;; spins++) {
-        if ((uint32_t)AO_load_acquire(&full_head)) {
+        if (!stack_empty(&m->inbox) || !stack_empty(&full_head)) {
             AO_fetch_and_sub1(&idle);
-            if (take_packet(m))
+            AO_fetch_and_add1(&activity);
+            if (take_work(m))
                 return true;
             AO_fetch_and_add1(&idle);
+            continue;
         }
-        if (AO_load_acquire(&idle) == nactive)
+        if (AO_load_acquire(&done))
             return false;
+        AO_t seen = AO_load_acquire(&activity);
+        if (AO_load_acquire(&idle) == nactive && queues_empty() && AO_load_acquire(&activity) == seen) {
+            AO_store_release(&done, 1);
+            return false;
+        }
         if (spins > 64)
             sched_yield();
         else
@@ -232,18 +335,38 @@ static bool find_work(struct marker *m)
     }
 }
 
+/* Popped entries wait in a small queue, prefetched, before they are
+ * scanned: a scan's time is mostly the miss on the object's first line,
+ * and the queue overlaps PREFETCH_DEPTH of those misses. */
+#define PREFETCH_DEPTH 32
+
 static void drain(struct marker *m)
 {
+    struct entry q[PREFETCH_DEPTH];
+    unsigned qhead = 0, qlen = 0;
     do {
-        while (m->top) {
-            struct entry e = m->stack[--m->top];
+        while (m->top || qlen) {
+            if (m->top && qlen < PREFETCH_DEPTH) {
+                struct entry e = m->stack[--m->top];
+                __builtin_prefetch((void *)e.lo);
+                q[(qhead + qlen++) % PREFETCH_DEPTH] = e;
+                continue;
+            }
+            struct entry e = q[qhead];
+            qhead = (qhead + 1) % PREFETCH_DEPTH;
+            qlen--;
             if (e.hi - e.lo > SPLIT_BYTES) {
                 push(m, e.lo + SPLIT_BYTES, e.hi);
                 e.hi = e.lo + SPLIT_BYTES;
             }
             scan(m, e.lo, e.hi);
-            if (m->top >= 2 && AO_load(&idle))
-                share(m);
+            if (AO_load(&idle)) {
+                /* Someone waits: hand over what we hold for others, and
+                 * half of our own work. */
+                flush_sends(m);
+                if (m->top >= 2)
+                    share(m);
+            }
         }
     } while (nactive > 1 ? find_work(m) : false);
 }
@@ -298,12 +421,25 @@ int mark_init(void)
 {
     if (pool)
         return 0;
-    pool = os_map_aligned((size_t)POOL_PACKETS * sizeof(struct packet), PAGE_SIZE, true);
+    pool = os_map_aligned(POOL_PACKETS * sizeof(struct packet), PAGE_SIZE, true);
+    for (unsigned i = 0; i < MAX_MARKERS; i++) {
+        markers[i].id = i;
+        for (unsigned o = 0; o < MAX_MARKERS; o++)
+            markers[i].out[o] = -1;
+    }
     return pool ? 0 : -1;
 }
 
 static unsigned overflows, used;
 static uint64_t blacklisted;
+
+/* Deal chunks to markers, round-robin in address order of creation. */
+static void assign_owners(unsigned n)
+{
+    unsigned k = 0;
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        c->owner = (uint8_t)(k++ % n);
+}
 
 void mark_begin(void)
 {
@@ -316,6 +452,7 @@ void mark_begin(void)
         markers[i].black = 0;
         markers[i].overflowed = false;
     }
+    roots_log.n = 0;
     overflows = 0;
     blacklisted = 0;
 }
@@ -324,10 +461,14 @@ void mark_push_root_range(uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
-    if (lo < hi)
-        push(&markers[0], lo, hi);
+    if (lo >= hi)
+        return;
+    if (!VEC_PUSH(roots_log, ((struct entry){lo, hi})))
+        markers[0].overflowed = true;   /* unlogged: a rescan would miss it */
+    push(&markers[0], lo, hi);
 }
 
+/* Before the markers run: atomic sets, as any marker may own the chunk. */
 void mark_push_root_object(uintptr_t obj, size_t size)
 {
     struct chunk *c = chunk_of(obj);
@@ -343,10 +484,15 @@ void mark_set(uintptr_t obj)
         bit_set_atomic(c->mark, granule_bit(c, obj));
 }
 
-/* After an overflow: scan every marked, scanned-kind object again, so
- * children of objects whose push was dropped get marked. */
-static void rescan_marked(struct marker *m)
+/* After an overflow (a push or a send dropped), with one marker: scan the
+ * roots and every marked, scanned-kind object again until nothing new is
+ * marked. */
+static void rescan(struct marker *m)
 {
+    for (size_t i = 0; i < roots_log.n; i++) {
+        push(m, roots_log.v[i].lo, roots_log.v[i].hi);
+        drain(m);
+    }
     for (struct chunk *c = chunk_list(); c; c = c->next) {
         for (size_t i = c->first; i < c->npages; i++) {
             struct page_desc *pd = &c->pd[i];
@@ -371,24 +517,26 @@ static void rescan_marked(struct marker *m)
 
 static void run_parallel(unsigned n)
 {
-    nactive = n;
-    AO_store(&idle, 0);
     if (n > 1) {
         start_helpers(n - 1);
         if (nhelpers < n - 1)
-            nactive = n = nhelpers + 1;
+            n = nhelpers + 1;
     }
+    nactive = n;
+    used = n;
+    assign_owners(n);
+    AO_store(&idle, 0);
+    AO_store(&done, 0);
     if (n > 1) {
         __atomic_store_n(&helpers_done, 0, __ATOMIC_RELEASE);
         __atomic_add_fetch(&phase, 1, __ATOMIC_RELEASE);
         os_futex_wake(&phase, MAX_MARKERS);
     }
-    used = n;
     drain(&markers[0]);
     if (n > 1) {
-        int done;
-        while ((done = __atomic_load_n(&helpers_done, __ATOMIC_ACQUIRE)) < (int)nhelpers)
-            os_futex_wait(&helpers_done, done);
+        int done_count;
+        while ((done_count = __atomic_load_n(&helpers_done, __ATOMIC_ACQUIRE)) < (int)nhelpers)
+            os_futex_wait(&helpers_done, done_count);
     }
 }
 
@@ -409,7 +557,8 @@ uint64_t mark_run(unsigned n)
             break;
         overflows++;
         nactive = 1;
-        rescan_marked(&markers[0]);
+        assign_owners(1);
+        rescan(&markers[0]);
     }
     uint64_t live = 0;
     for (unsigned i = 0; i < MAX_MARKERS; i++) {
