@@ -49,19 +49,24 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     size_t hdr = chunk_header_bytes(npages);
     if (option(OPT_HUGEPAGES) && !single)
         os_hugepage(c, size);
-    /* A new chunk is used at once (a growing heap), and one populate call
-     * costs a fraction of the page faults it replaces. */
-    size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
-    if (option(OPT_POPULATE) && used <= ((size_t)64 << 20))
-        os_populate(c, used);
     char *meta = (char *)c + round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
     c->npages = (uint32_t)npages;
     c->first = (uint32_t)(hdr / PAGE_SIZE);
     c->single = single;
     c->size = size;
+    /* The allocation bitmap goes last and is not populated: only large and
+     * uncollectable objects use it. */
     c->mark = (_Atomic uint64_t *)meta;
-    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages));
-    c->black = (_Atomic uint64_t *)(meta + 2 * bitmap_bytes(npages));
+    c->black = (_Atomic uint64_t *)(meta + bitmap_bytes(npages));
+    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages) + round_up((npages + 7) / 8, 64));
+    /* A new chunk is used at once (a growing heap), and one populate call
+     * costs a fraction of the page faults it replaces. */
+    size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
+    if (option(OPT_POPULATE) && used <= ((size_t)64 << 20)) {
+        size_t alloc_off = (size_t)((char *)c->alloc - (char *)c);
+        os_populate(c, round_up(alloc_off, PAGE_SIZE));
+        os_populate((char *)c + hdr, used - hdr);
+    }
 
     uintptr_t a = (uintptr_t)c;
     for (size_t off = 0; off < size; off += CHUNK_SIZE)

@@ -41,7 +41,6 @@ struct chunk {
     uint32_t npages;        /* pages in the chunk, metadata included */
     uint32_t first;         /* first page that holds objects */
     bool single;            /* holds exactly one large object at page `first` */
-    uint8_t owner;          /* the marker that sets this chunk's mark bits */
     size_t size;
     struct chunk *next;     /* every chunk */
     _Atomic uint64_t *mark; /* one bit per granule */

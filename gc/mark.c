@@ -18,14 +18,15 @@
 
 /*
  * Parallel marking without atomic operations on the mark bitmap: every
- * chunk has an owner marker, and only the owner sets its mark bits, with
- * plain stores.  A marker that finds a pointer into another marker's chunk
- * appends the object to a packet for that owner, and sends the packet to
- * the owner's inbox when full or when it runs out of work.  Chunks are
- * dealt round-robin, so a structure allocated contiguously is split
- * between markers and crosses owners only at chunk boundaries.  Scanning
- * work itself is shared freely: an idle marker takes a packet of ranges
- * that a busy one gave away.
+ * 256 KiB region of the heap has an owner marker, and only the owner sets
+ * its mark bits, with plain stores.  A marker that finds a pointer into
+ * another marker's region appends the object to a packet for that owner,
+ * and sends the packet to the owner's inbox when it is full, when another
+ * marker is idle, or when it runs out of work.  Regions are dealt to owners
+ * by a hash of their address, so a structure allocated contiguously is
+ * split between markers and crosses owners only at region boundaries.
+ * Scanning work itself is shared freely: an idle marker takes a packet of
+ * ranges that a busy one gave away.
  */
 
 #define MAX_MARKERS 64
@@ -210,6 +211,16 @@ static bool take_inbox(struct marker *m)
     return true;
 }
 
+#define REGION_SHIFT 18
+
+/* The marker that owns obj's mark bits in this phase.  A region is at
+ * least one word of the mark bitmap, so owners never share a word. */
+static inline unsigned owner_of(uintptr_t obj)
+{
+    uint32_t h = (uint32_t)(obj >> REGION_SHIFT) * 0x9e3779b9u;
+    return (unsigned)(((uint64_t)h * nactive) >> 32);
+}
+
 /* The conservative test. */
 static inline void mark_word(struct marker *m, uintptr_t v)
 {
@@ -247,10 +258,11 @@ static inline void mark_word(struct marker *m, uintptr_t v)
     if (!interior && obj != v)
         return;
     bool scanned = pd->kind != KIND_ATOMIC;
-    if (c->owner == m->id)
+    unsigned owner = owner_of(obj);
+    if (owner == m->id)
         mark_owned(m, c, obj, size, scanned);
     else
-        send(m, c->owner, obj, size, scanned);
+        send(m, owner, obj, size, scanned);
 }
 
 static void scan(struct marker *m, uintptr_t lo, uintptr_t hi)
@@ -433,14 +445,6 @@ int mark_init(void)
 static unsigned overflows, used;
 static uint64_t blacklisted;
 
-/* Deal chunks to markers, round-robin in address order of creation. */
-static void assign_owners(unsigned n)
-{
-    unsigned k = 0;
-    for (struct chunk *c = chunk_list(); c; c = c->next)
-        c->owner = (uint8_t)(k++ % n);
-}
-
 void mark_begin(void)
 {
     interior = (int)option(OPT_INTERIOR);
@@ -524,7 +528,6 @@ static void run_parallel(unsigned n)
     }
     nactive = n;
     used = n;
-    assign_owners(n);
     AO_store(&idle, 0);
     AO_store(&done, 0);
     if (n > 1) {
@@ -557,7 +560,6 @@ uint64_t mark_run(unsigned n)
             break;
         overflows++;
         nactive = 1;
-        assign_owners(1);
         rescan(&markers[0]);
     }
     uint64_t live = 0;

@@ -185,7 +185,7 @@ COGC_API void cogc_set_heap_limit(size_t bytes);
 COGC_API size_t cogc_get_heap_limit(void);
 
 /* Bytes allocated between collections, as a percentage of the bytes live
- * after the last one (default 100; range 10..10000). Returns 0, or -1 with
+ * after the last one (default 70; range 10..10000). Returns 0, or -1 with
  * EINVAL out of range. */
 COGC_API int cogc_set_growth(unsigned percent);
 COGC_API unsigned cogc_get_growth(void);
