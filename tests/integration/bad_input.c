@@ -243,7 +243,7 @@ static int child_env(void)
         return 9;
     if (cogc_get_heap_limit() != 0)
         return 10;
-    if (cogc_get_growth() != 100)
+    if (cogc_get_growth() != 70)   /* the documented default */
         return 11;
     if (cogc_get_interior_pointers() != 1)
         return 12;
