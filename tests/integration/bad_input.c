@@ -319,7 +319,7 @@ START_TEST(test_malformed_environment)
     ck_assert_ptr_nonnull(strstr(c.err, "COGC_MARKERS"));
     tu_child_free(&c);
     /* a well-formed environment is silent */
-    const char *good[] = {"COGC_HEAP_LIMIT=0", "COGC_GROWTH=100", "COGC_INTERIOR=1", NULL};
+    const char *good[] = {"COGC_HEAP_LIMIT=0", "COGC_GROWTH=70", "COGC_INTERIOR=1", NULL};
     ck_assert_int_eq(tu_run_self("--child-env", good, &c), 0);
     ck_assert_msg(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0, "child status 0x%x, stderr: %s", c.status,
                   c.err);
