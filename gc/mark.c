@@ -560,6 +560,13 @@ uint64_t mark_run(unsigned n)
             break;
         overflows++;
         nactive = 1;
+        /* The parallel phase ended with every marker idle.  Left as it is,
+         * `idle` would make drain() share half of the rescan's stack into
+         * a packet that no one takes with one marker: those objects would
+         * go unscanned (their children freed while reachable), and the
+         * packet would be scanned at the next collection, when its ranges
+         * may no longer be objects. */
+        AO_store(&idle, 0);
         rescan(&markers[0]);
     }
     uint64_t live = 0;
