@@ -39,9 +39,12 @@ extern "C" {
 #if defined(__GNUC__)
 #define COGC_API __attribute__((visibility("default")))
 #define COGC_MALLOC_ATTR(n) __attribute__((malloc, alloc_size(n), warn_unused_result))
+/* calloc's size is the product of its two arguments. */
+#define COGC_CALLOC_ATTR(n, m) __attribute__((malloc, alloc_size(n, m), warn_unused_result))
 #else
 #define COGC_API
 #define COGC_MALLOC_ATTR(n)
+#define COGC_CALLOC_ATTR(n, m)
 #endif
 
 #define COGC_VERSION_MAJOR 0
@@ -73,7 +76,7 @@ COGC_API void *cogc_malloc_atomic(size_t size) COGC_MALLOC_ATTR(1);
 COGC_API void *cogc_malloc_uncollectable(size_t size) COGC_MALLOC_ATTR(1);
 
 /* cogc_malloc(n * size); NULL with ENOMEM when n * size overflows. */
-COGC_API void *cogc_calloc(size_t n, size_t size) COGC_MALLOC_ATTR(2);
+COGC_API void *cogc_calloc(size_t n, size_t size) COGC_CALLOC_ATTR(1, 2);
 
 /* Resize: returns p itself when size is at most its usable size
  * (cogc_size) and at least half of it; otherwise a new object of the same
