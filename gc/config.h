@@ -22,6 +22,25 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define COLD        __attribute__((cold, noinline))
 
+/* For the few functions that read memory the program does not own on
+ * purpose: the conservative scan reads whole thread stacks (including
+ * AddressSanitizer's redzones between locals), the data and bss of every
+ * loaded object (redzones around instrumented globals), and words other
+ * threads wrote before they were stopped.  Those reads are not bugs, so
+ * the sanitizers must not instrument them; everything else stays checked.
+ * In a build without sanitizers the attribute changes nothing.  See
+ * docs/sanitizers.md. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#define COGC_NO_SANITIZE_ADDRESS __attribute__((no_sanitize("address")))
+#define COGC_NO_SANITIZE_THREAD  __attribute__((no_sanitize("thread")))
+#else
+#define COGC_NO_SANITIZE_ADDRESS
+#define COGC_NO_SANITIZE_THREAD
+#endif
+/* Scanning foreign memory: neither checked for addressability nor as a
+ * data race (a stopped thread's stack and registers were written by it). */
+#define COGC_SCANS_FOREIGN_MEMORY COGC_NO_SANITIZE_ADDRESS COGC_NO_SANITIZE_THREAD
+
 static inline size_t round_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
 #endif

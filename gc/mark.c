@@ -221,8 +221,10 @@ static inline unsigned owner_of(uintptr_t obj)
     return (unsigned)(((uint64_t)h * nactive) >> 32);
 }
 
-/* The conservative test. */
-static inline void mark_word(struct marker *m, uintptr_t v)
+/* The conservative test.  v may come from anywhere; this reads only the
+ * collector's metadata, but is annotated like scan() so it can be inlined
+ * into it under a sanitizer too. */
+static inline COGC_SCANS_FOREIGN_MEMORY void mark_word(struct marker *m, uintptr_t v)
 {
     if (v - lo_cache >= span_cache)
         return;
@@ -265,7 +267,8 @@ static inline void mark_word(struct marker *m, uintptr_t v)
         send(m, owner, obj, size, scanned);
 }
 
-static void scan(struct marker *m, uintptr_t lo, uintptr_t hi)
+/* Reads every word of [lo, hi): a stack, a segment, TLS or an object. */
+static COGC_SCANS_FOREIGN_MEMORY void scan(struct marker *m, uintptr_t lo, uintptr_t hi)
 {
     for (uintptr_t *p = (uintptr_t *)lo; (uintptr_t)p < hi; p++)
         mark_word(m, *p);

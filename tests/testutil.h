@@ -38,6 +38,21 @@
 #define TU_UNUSED __attribute__((unused))
 #define TU_BARRIER() __asm__ volatile("" ::: "memory")
 
+/* Sanitizer builds (docs/sanitizers.md).  ASan and TSan put their own
+ * pthread_create interceptor in front of libcogc.so's: the interceptor
+ * keeps the thread's start argument in the sanitizer's private memory,
+ * which the collector does not scan, until the new thread runs. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_PTHREAD_CREATE_INTERCEPTED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TU_PTHREAD_CREATE_INTERCEPTED 1
+#endif
+#endif
+#ifndef TU_PTHREAD_CREATE_INTERCEPTED
+#define TU_PTHREAD_CREATE_INTERCEPTED 0
+#endif
+
 #define TU_HIDE_MASK ((uintptr_t)0xA5A5A5A5A5A5A5A5ull)
 #define TU_HIDE(p) ((uintptr_t)(p) ^ TU_HIDE_MASK)
 #define TU_UNHIDE(h) ((void *)((uintptr_t)(h) ^ TU_HIDE_MASK))

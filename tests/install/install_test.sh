@@ -4,20 +4,24 @@
 set -euo pipefail
 build_dir=$1
 src_dir=$2
+# The C flags the library was built with: a sanitizer build's library needs
+# its runtime linked into (and loaded first by) the consumers too.
+cflags=${3:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 lib=$(ls -d "$work"/prefix/lib*/ | head -1)
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 # pkg-config, shared
-cc -O2 -o "$work/pc" "$src_dir/consumer/main.c" $(pkg-config --cflags --libs cogc) -Wl,-rpath,"$lib"
+cc -O2 $cflags -o "$work/pc" "$src_dir/consumer/main.c" $(pkg-config --cflags --libs cogc) -Wl,-rpath,"$lib"
 "$work/pc"
 # pkg-config, static
-cc -O2 -o "$work/pc_static" "$src_dir/consumer/main.c" $(pkg-config --cflags cogc) \
+cc -O2 $cflags -o "$work/pc_static" "$src_dir/consumer/main.c" $(pkg-config --cflags cogc) \
    "$lib/libcogc.a" $(pkg-config --libs-only-l --static cogc | sed 's/-lcogc//')
 "$work/pc_static"
 # CMake package
-cmake -S "$src_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake -S "$src_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+      -DCMAKE_C_FLAGS="$cflags" >/dev/null
 cmake --build "$work/build" >/dev/null
 LD_LIBRARY_PATH="$lib" "$work/build/consumer_shared"
 "$work/build/consumer_static"

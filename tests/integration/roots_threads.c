@@ -276,7 +276,10 @@ END_TEST
 
 /* The argument handed to pthread_create is the only reference to a list:
  * collections right after the create (before, during or after the new
- * thread registers itself) must not free it. */
+ * thread registers itself) must not free it.  Under ASan and TSan the plain
+ * pthread_create is the sanitizer's, which hides the argument in memory the
+ * collector cannot see until the thread starts: only cogc_pthread_create
+ * is tested there (see TU_PTHREAD_CREATE_INTERCEPTED). */
 #define ARG_LIST 50
 
 static void *arg_thread(void *arg)
@@ -296,9 +299,11 @@ static TU_NOINLINE int create_with_list_arg(pthread_t *t, int plain)
 START_TEST(test_thread_argument_only_reference)
 {
     size_t bad = 0;
+    if (TU_PTHREAD_CREATE_INTERCEPTED)
+        printf("NOTE: sanitizer intercepts pthread_create: plain pthread_create not tested here\n");
     for (int i = 0; i < 100; i++) {
         pthread_t t;
-        ck_assert_int_eq(create_with_list_arg(&t, i % 2), 0);
+        ck_assert_int_eq(create_with_list_arg(&t, TU_PTHREAD_CREATE_INTERCEPTED ? 0 : i % 2), 0);
         tu_clear_stack();
         cogc_collect();
         tu_churn(64, 3000);
