@@ -114,6 +114,9 @@ static void *alloc_large(size_t size, enum kind k)
     struct chunk *c = chunk_of_pd(pd);
     bit_set_atomic(c->alloc, granule_bit(c, (uintptr_t)p));
     heap_unlock();
+    /* The pages may have held objects memcheck saw freed: they are ours
+     * again (and the scan reads all of them, past the size asked for). */
+    vg_make_writable(p, n * PAGE_SIZE);
     if (!zero && k != KIND_ATOMIC)
         memset(p, 0, n * PAGE_SIZE);
     stats_allocated(n * PAGE_SIZE);

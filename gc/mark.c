@@ -8,6 +8,7 @@
 #include "sizeclass.h"
 #include "threads.h"
 #include "vec.h"
+#include "vg.h"
 
 #include <atomic_ops.h>
 #include <pthread.h>
@@ -223,8 +224,9 @@ static inline unsigned owner_of(uintptr_t obj)
 
 /* The conservative test.  v may come from anywhere; this reads only the
  * collector's metadata, but is annotated like scan() so it can be inlined
- * into it under a sanitizer too. */
-static inline COGC_SCANS_FOREIGN_MEMORY void mark_word(struct marker *m, uintptr_t v)
+ * into it under a sanitizer too.  always_inline: scan_vg() uses it as well,
+ * and scan() must keep its inlined copy (as it had with one caller). */
+static inline __attribute__((always_inline)) COGC_SCANS_FOREIGN_MEMORY void mark_word(struct marker *m, uintptr_t v)
 {
     if (v - lo_cache >= span_cache)
         return;
@@ -265,6 +267,32 @@ static inline COGC_SCANS_FOREIGN_MEMORY void mark_word(struct marker *m, uintptr
         mark_owned(m, c, obj, size, scanned);
     else
         send(m, owner, obj, size, scanned);
+}
+
+/* Under Valgrind: the conservative test branches on every word it reads,
+ * and stacks, segments and objects hold words memcheck rightly considers
+ * uninitialised (dead stack slots, struct padding).  Stacks also hold
+ * words memcheck considers unaddressable: a stopped thread's signal frame
+ * sits below the 128-byte red zone of the interrupted code, which memcheck
+ * marks inaccessible because it is below that code's stack pointer, and
+ * the collector must scan it (a leaf function may keep a pointer there).
+ * So the words are copied into a buffer with this thread's error reports
+ * off for the copy alone, and only the copy is declared defined: the
+ * scanned memory keeps its state, so the program's own uses of it are
+ * still checked, and so is the rest of the collector. */
+static COLD COGC_SCANS_FOREIGN_MEMORY void scan_vg(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t buf[64];
+    for (const uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi;) {
+        size_t n = 0;
+        VALGRIND_DISABLE_ERROR_REPORTING;
+        while (n < sizeof buf / sizeof buf[0] && (uintptr_t)p < hi)
+            buf[n++] = *(const volatile uintptr_t *)p++;
+        VALGRIND_ENABLE_ERROR_REPORTING;
+        VALGRIND_MAKE_MEM_DEFINED(buf, n * sizeof buf[0]);
+        for (size_t i = 0; i < n; i++)
+            mark_word(m, buf[i]);
+    }
 }
 
 /* Reads every word of [lo, hi): a stack, a segment, TLS or an object. */
@@ -355,8 +383,26 @@ static bool find_work(struct marker *m)
  * and the queue overlaps PREFETCH_DEPTH of those misses. */
 #define PREFETCH_DEPTH 32
 
+/* Marking under Valgrind runs one marker (mark_run), which marks every
+ * object itself: no packets, no sharing, no prefetch queue. */
+static COLD void drain_vg(struct marker *m)
+{
+    while (m->top) {
+        struct entry e = m->stack[--m->top];
+        if (e.hi - e.lo > SPLIT_BYTES) {
+            push(m, e.lo + SPLIT_BYTES, e.hi);
+            e.hi = e.lo + SPLIT_BYTES;
+        }
+        scan_vg(m, e.lo, e.hi);
+    }
+}
+
 static void drain(struct marker *m)
 {
+    if (unlikely(vg_on)) {
+        drain_vg(m);
+        return;
+    }
     struct entry q[PREFETCH_DEPTH];
     unsigned qhead = 0, qlen = 0;
     do {
@@ -552,6 +598,8 @@ uint64_t mark_run(unsigned n)
         n = 1;
     if (n > MAX_MARKERS)
         n = MAX_MARKERS;
+    if (unlikely(vg_on))
+        n = 1;   /* drain_vg() marks alone; Valgrind runs one thread at a time anyway */
     run_parallel(n);
     for (;;) {
         bool overflow = false;

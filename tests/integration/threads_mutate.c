@@ -2,7 +2,12 @@
  * trees while collections are triggered by allocation and by cogc_collect
  * from some of them; contents are verified periodically and at the end.
  * Then: short-lived threads start and exit in a loop while another thread
- * collects continuously. */
+ * collects continuously.
+ *
+ * THREADS_MUTATE_LIGHT=1 runs a shorter version (the memcheck entry uses
+ * it: under Valgrind the full test takes minutes): fewer iterations and
+ * rounds, explicit collections more often, a collecting thread that naps
+ * between collections, the same checks. */
 #define _GNU_SOURCE
 #include "testutil.h"
 
@@ -12,7 +17,12 @@
 
 #define NTHREADS 8
 #define NLISTS 64
-#define ITERS 30000
+/* Iterations per mutator, and the period of their explicit collections. */
+static int g_iters = 30000, g_collect_every = 5000, g_exit_rounds = 60;
+/* Pause of the collecting thread between its rounds (light mode: under
+ * Valgrind, which runs one thread at a time, a thread that collects
+ * without pause starves the ones that start and exit). */
+static long g_collector_nap_ns = 0;
 #define SNODE_MAGIC 0x8A11CE5500000001ull
 #define TNODE_MAGIC 0x8EE0000000000002ull
 
@@ -175,7 +185,7 @@ static void *mutator(void *arg)
     uint64_t rs = 0x9E3779B97F4A7C15ull * (uint64_t)(a->id + 1);
     struct tnode *root = NULL;       /* private: only on this stack */
     size_t tree_n = 0;
-    for (int it = 0; it < ITERS; it++) {
+    for (int it = 0; it < g_iters; it++) {
         uint64_t r = rnd(&rs);
         unsigned op = (unsigned)(r % 100);
         uint64_t key = (rnd(&rs) >> 1) | 0x8000000000000000ull;
@@ -252,7 +262,7 @@ static void *mutator(void *arg)
             for (size_t i = 0; i < sz / 8; i++)
                 g[i] = TU_GARBAGE_WORD;
         }
-        if (it % 5000 == 2500 && a->id % 2 == 0)
+        if (it % g_collect_every == g_collect_every / 2 && a->id % 2 == 0)
             cogc_collect();
         if (it % 3000 == 0) {
             verify_private(root, tree_n);
@@ -321,6 +331,10 @@ static void *collector(void *arg)
         cogc_collect();
         tu_churn(64, 500);
         atomic_fetch_add(&g_collector_rounds, 1);
+        if (g_collector_nap_ns) {
+            struct timespec ts = {0, g_collector_nap_ns};
+            nanosleep(&ts, NULL);
+        }
     }
     return NULL;
 }
@@ -394,7 +408,8 @@ static void *detached_short_lived(void *arg)
 
 START_TEST(test_thread_exit_during_collections)
 {
-    enum { ROUNDS = 60, PER_ROUND = 4 };
+    enum { PER_ROUND = 4 };
+    const int ROUNDS = g_exit_rounds;
     atomic_store(&g_errors, 0);
     atomic_store(&g_stop_collector, 0);
     atomic_store(&g_collector_rounds, 0);
@@ -474,6 +489,14 @@ static Suite *suite(void)
 
 int main(void)
 {
+    const char *light = getenv("THREADS_MUTATE_LIGHT");
+    if (light && strcmp(light, "1") == 0) {
+        g_iters = 5000;
+        g_collect_every = 1000;
+        g_exit_rounds = 10;
+        g_collector_nap_ns = 2 * 1000 * 1000;
+        printf("threads_mutate: light mode (%d iterations, %d rounds)\n", g_iters, g_exit_rounds);
+    }
     cogc_init();
     return tu_run_suite(suite());
 }
