@@ -4,6 +4,7 @@
 #include "heap.h"
 #include "lock.h"
 #include "mark.h"
+#include "object.h"
 #include "options.h"
 #include "pages.h"
 #include "report.h"
@@ -178,34 +179,6 @@ void *alloc_slow(size_t size, enum kind k)
 
 /* ---- lookup ----------------------------------------------------------- */
 
-/* The block head for p, or NULL if p is not in a block or large object. */
-static struct page_desc *block_of(uintptr_t p, struct chunk **cp)
-{
-    struct chunk *c = chunk_of(p);
-    if (!c)
-        return NULL;
-    size_t i = page_index(c, p);
-    if (i < c->first)
-        return NULL;
-    *cp = c;
-    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
-    if (pd->state == PS_CONT)
-        pd = &c->pd[pd->head];
-    return pd->state == PS_SMALL || pd->state == PS_LARGE ? pd : NULL;
-}
-
-static uintptr_t object_start(const struct page_desc *b, uintptr_t p, bool *in_object)
-{
-    uintptr_t base = pd_addr(b);
-    if (b->state == PS_LARGE) {
-        *in_object = true;
-        return base;
-    }
-    uint32_t idx = div_by_recip(p - base, b->recip);
-    *in_object = idx < b->nobjs;
-    return base + (uintptr_t)idx * b->objsize;
-}
-
 static size_t object_size(const struct page_desc *b)
 {
     return b->state == PS_LARGE ? (size_t)b->npages * PAGE_SIZE : b->objsize;
@@ -220,26 +193,19 @@ static bool object_allocated(const struct chunk *c, const struct page_desc *b, u
 
 void *alloc_base(const void *ptr)
 {
-    struct chunk *c;
-    struct page_desc *b = block_of((uintptr_t)ptr, &c);
-    if (!b)
+    struct object_ref o;
+    if (object_find((uintptr_t)ptr, true, &o) != OBJ_FOUND)
         return NULL;
-    bool in;
-    uintptr_t start = object_start(b, (uintptr_t)ptr, &in);
-    return in && object_allocated(c, b, start) ? (void *)start : NULL;
+    return object_allocated(o.chunk, o.block, o.start) ? (void *)o.start : NULL;
 }
 
 size_t alloc_size(const void *ptr)
 {
-    struct chunk *c;
-    struct page_desc *b = block_of((uintptr_t)ptr, &c);
-    if (!b)
+    struct object_ref o;
+    if (object_find((uintptr_t)ptr, true, &o) != OBJ_FOUND || o.start != (uintptr_t)ptr ||
+        !object_allocated(o.chunk, o.block, o.start))
         return 0;
-    bool in;
-    uintptr_t start = object_start(b, (uintptr_t)ptr, &in);
-    if (!in || start != (uintptr_t)ptr || !object_allocated(c, b, start))
-        return 0;
-    return object_size(b);
+    return object_size(o.block);
 }
 
 /* ---- explicit free ----------------------------------------------------- */
@@ -264,19 +230,18 @@ static void misuse_freed(void *ptr)
 void alloc_free(void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
-    struct chunk *c;
-    struct page_desc *b = block_of(p, &c);
-    if (!b) {
+    struct object_ref o;
+    if (object_find(p, true, &o) != OBJ_FOUND) {
         report_misuse("cogc_free(%p): not an object of the cogc heap; ignored", ptr);
         return;
     }
-    bool in;
-    uintptr_t start = object_start(b, p, &in);
-    if (!in || start != p) {
-        report_misuse("cogc_free(%p): not the start of an object (object at %p); ignored",
-                      ptr, in ? (void *)start : NULL);
+    if (o.start != p) {
+        report_misuse("cogc_free(%p): not the start of an object (object at %p); ignored", ptr,
+                      (void *)o.start);
         return;
     }
+    struct chunk *c = o.chunk;
+    struct page_desc *b = o.block;
     size_t bit = granule_bit(c, p);
     if (b->state == PS_LARGE) {
         heap_lock();
@@ -337,16 +302,15 @@ void alloc_free(void *ptr)
 
 void *alloc_realloc(void *ptr, size_t size)
 {
-    struct chunk *c;
-    struct page_desc *b = block_of((uintptr_t)ptr, &c);
-    size_t old = b ? alloc_size(ptr) : 0;
-    if (old == 0) {
+    struct object_ref o;
+    size_t old = alloc_size(ptr);
+    if (old == 0 || object_find((uintptr_t)ptr, true, &o) != OBJ_FOUND) {
         report_misuse("cogc_realloc(%p, %zu): not the start of a live cogc object; returning NULL",
                       ptr, size);
         errno = EINVAL;
         return NULL;
     }
-    enum kind k = (enum kind)b->kind;
+    enum kind k = (enum kind)o.block->kind;
     if (size <= old && size >= old / 2) {
         if (k != KIND_ATOMIC)
             memset((char *)ptr + size, 0, old - size);

@@ -11,6 +11,8 @@
 #include "stats.h"
 #include "threads.h"
 #include "tracking.h"
+#include "report.h"
+#include "verify.h"
 
 #include <libunwind.h>
 
@@ -83,6 +85,13 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
     rec.live = mark_run(markers);
     rec.mark_ns = os_now_ns() - t1;
     rec.markers = mark_markers_used();
+    if (option(OPT_VERIFY)) {
+        size_t nroots;
+        const struct verify_root *roots = mark_roots(&nroots);
+        size_t bad = verify_heap(roots, nroots);
+        if (bad)
+            report_fatal("COGC_VERIFY: %zu reachable objects were not marked (see above)", bad);
+    }
     alloc_after_mark();
     tracking_at_collection();
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "mark.h"
+#include "object.h"
 #include "alloc.h"
 #include "chunk.h"
 #include "options.h"
@@ -65,7 +66,6 @@ static volatile AO_t pool_used, full_head, empty_head;
 static volatile AO_t idle, activity, done;
 
 static int interior;
-static uintptr_t lo_cache, span_cache;
 
 /* Root ranges of this phase, kept to be rescanned after an overflow. */
 static struct {
@@ -228,39 +228,17 @@ static inline unsigned owner_of(uintptr_t obj)
  * and scan() must keep its inlined copy (as it had with one caller). */
 static inline __attribute__((always_inline)) COGC_SCANS_FOREIGN_MEMORY void mark_word(struct marker *m, uintptr_t v)
 {
-    if (v - lo_cache >= span_cache)
-        return;
-    struct chunk *c = chunk_table[v >> CHUNK_SHIFT];
-    if (!c)
-        return;
-    size_t i = (v - (uintptr_t)c) >> PAGE_SHIFT;
-    if (unlikely(i < c->first))
-        return;
-    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
-    unsigned st = pd->state;
-    if (st == PS_CONT) {
-        pd = &c->pd[pd->head];
-        st = pd->state;
-    }
-    uintptr_t obj;
-    size_t size;
-    if (likely(st == PS_SMALL)) {
-        uintptr_t base = pd_addr(pd);
-        uint32_t idx = div_by_recip(v - base, pd->recip);
-        if (unlikely(idx >= pd->nobjs))
-            return;
-        size = pd->objsize;
-        obj = base + (uintptr_t)idx * size;
-    } else if (st == PS_LARGE) {
-        obj = pd_addr(pd);
-        size = (size_t)pd->npages * PAGE_SIZE;
-    } else {
-        if (st == PS_FREE && bit_set_atomic(c->black, i))
+    struct object_ref o;
+    enum object_miss r = object_find(v, interior, &o);
+    if (likely(r != OBJ_FOUND)) {
+        if (r == OBJ_FREE_PAGE && bit_set_atomic(o.chunk->black, (v - (uintptr_t)o.chunk) >> PAGE_SHIFT))
             m->black++;
         return;
     }
-    if (!interior && obj != v)
-        return;
+    struct chunk *c = o.chunk;
+    struct page_desc *pd = o.block;
+    uintptr_t obj = o.start;
+    size_t size = o.size;
     bool scanned = pd->kind != KIND_ATOMIC;
     unsigned owner = owner_of(obj);
     if (owner == m->id)
@@ -497,8 +475,6 @@ static uint64_t blacklisted;
 void mark_begin(void)
 {
     interior = (int)option(OPT_INTERIOR);
-    lo_cache = heap_lo;
-    span_cache = heap_hi - heap_lo;
     for (unsigned i = 0; i < MAX_MARKERS; i++) {
         markers[i].top = 0;
         markers[i].live = 0;
@@ -524,6 +500,8 @@ void mark_push_root_range(uintptr_t lo, uintptr_t hi)
 /* Before the markers run: atomic sets, as any marker may own the chunk. */
 void mark_push_root_object(uintptr_t obj, size_t size)
 {
+    if (!VEC_PUSH(roots_log, ((struct entry){obj, obj + size})))
+        markers[0].overflowed = true;
     struct chunk *c = chunk_of(obj);
     if (bit_set_atomic(c->mark, granule_bit(c, obj)))
         markers[0].live += size;
@@ -629,5 +607,12 @@ uint64_t mark_run(unsigned n)
 }
 
 unsigned mark_overflows(void) { return overflows; }
+
+const struct verify_root *mark_roots(size_t *n)
+{
+    _Static_assert(sizeof(struct verify_root) == sizeof(struct entry), "same layout");
+    *n = roots_log.n;
+    return (const struct verify_root *)roots_log.v;
+}
 unsigned mark_markers_used(void) { return used; }
 uint64_t mark_blacklisted(void) { return blacklisted; }

@@ -22,6 +22,9 @@ uint64_t mark_run(unsigned markers);
 void mark_after_fork_child(void);
 /* Mark-stack overflows recovered in the last mark phase. */
 unsigned mark_overflows(void);
+/* Every root range and root object of the last mark phase. */
+#include "verify.h"
+const struct verify_root *mark_roots(size_t *n);
 /* Markers that took part in the last mark phase. */
 unsigned mark_markers_used(void);
 uint64_t mark_blacklisted(void);

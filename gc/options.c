@@ -38,6 +38,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "dirty-bit backend"},
     [OPT_VERIFY_DIRTY] = {"COGC_VERIFY_DIRTY", OPT_BOOL, 0, 0, 1, NULL,
                           "check at each collection that every changed page was reported dirty"},
+    [OPT_VERIFY]       = {"COGC_VERIFY", OPT_BOOL, 0, 0, 1, NULL,
+                          "after each collection, re-trace the heap and abort on a reachable unmarked object"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -20,6 +20,7 @@ enum option_id {
     OPT_MARK_STACK_MAX,
     OPT_DIRTY,
     OPT_VERIFY_DIRTY,
+    OPT_VERIFY,
     OPT_COUNT
 };
 

@@ -1,0 +1,81 @@
+#include "verify.h"
+#include "object.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+#include "vec.h"
+
+#include <string.h>
+
+struct item { uintptr_t lo, hi; };
+
+static struct {
+    struct item *v;
+    size_t n, cap;
+} work;
+
+/* A visited bit per granule over [heap_lo, heap_hi), reserved lazily for
+ * one verification. */
+static uint64_t *visited;
+static size_t visited_bytes;
+
+static bool visit(uintptr_t obj)
+{
+    size_t bit = (obj - heap_lo) >> GRANULE_SHIFT;
+    uint64_t m = (uint64_t)1 << (bit & 63);
+    if (visited[bit >> 6] & m)
+        return false;
+    visited[bit >> 6] |= m;
+    return true;
+}
+
+static const char *kind_name(unsigned k)
+{
+    return k == KIND_NORMAL ? "normal" : k == KIND_ATOMIC ? "atomic" : "uncollectable";
+}
+
+static size_t bad, objects;
+static bool interior;
+
+/* Reads thread stacks and other foreign memory, like the marker. */
+COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
+{
+    for (uintptr_t *p = (uintptr_t *)it.lo; (uintptr_t)(p + 1) <= it.hi; p++) {
+        struct object_ref o;
+        if (object_find(*p, interior, &o) != OBJ_FOUND || !visit(o.start))
+            continue;
+        objects++;
+        if (!bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)) && bad++ < 8)
+            report_warn("COGC_VERIFY: %s object %p (%zu bytes) is reachable (word %p = %p, "
+                        "in [%p, %p)) but was not marked",
+                        kind_name(o.block->kind), (void *)o.start, o.size, (void *)p, (void *)*p,
+                        (void *)it.lo, (void *)it.hi);
+        if (o.block->kind != KIND_ATOMIC && !VEC_PUSH(work, ((struct item){o.start, o.start + o.size})))
+            return false;
+    }
+    return true;
+}
+
+size_t verify_heap(const struct verify_root *roots, size_t nroots)
+{
+    visited_bytes = round_up(((heap_hi - heap_lo) >> GRANULE_SHIFT) / 8 + 8, PAGE_SIZE);
+    visited = os_map_aligned(visited_bytes, PAGE_SIZE, true);
+    if (!visited) {
+        report_warn("COGC_VERIFY: no memory for the visited map; verification skipped");
+        return 0;
+    }
+    interior = option(OPT_INTERIOR) != 0;
+    bad = objects = 0;
+    work.n = 0;
+    for (size_t r = 0; r < nroots; r++)
+        VEC_PUSH(work, ((struct item){roots[r].lo, roots[r].hi}));
+    while (work.n) {
+        if (!trace_range(work.v[--work.n])) {
+            report_warn("COGC_VERIFY: out of memory for the trace; verification incomplete");
+            break;
+        }
+    }
+    os_unmap(visited, visited_bytes);
+    visited = NULL;
+    return bad;
+}
