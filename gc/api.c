@@ -132,13 +132,13 @@ COGC_API int cogc_unregister_thread(void) { return threads_unregister_self(); }
 
 COGC_API int cogc_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    return threads_create(t, attr, fn, arg);
+    return threads_create(t, attr, fn, arg, false);
 }
 
 /* For -Wl,--wrap=pthread_create with the static library. */
 COGC_API int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    return threads_create(t, attr, fn, arg);
+    return threads_create(t, attr, fn, arg, false);
 }
 
 COGC_API int cogc_get_stats(struct cogc_stats *out, size_t size)

@@ -80,7 +80,8 @@ static void stack_push(volatile AO_t *head, uint32_t idx)
     AO_t old, new;
     do {
         old = AO_load_acquire(head);
-        pool[idx].next = (uint32_t)old;
+        /* Atomic only for TSan's sake: a stale read is caught by the tag. */
+        __atomic_store_n(&pool[idx].next, (uint32_t)old, __ATOMIC_RELAXED);
         new = (((old >> 32) + 1) << 32) | (idx + 1);
     } while (!AO_compare_and_swap_full(head, old, new));
 }
@@ -94,7 +95,7 @@ static int64_t stack_pop(volatile AO_t *head)
         if (!(uint32_t)old)
             return -1;
         idx = (uint32_t)old - 1;
-        new = (((old >> 32) + 1) << 32) | pool[idx].next;
+        new = (((old >> 32) + 1) << 32) | __atomic_load_n(&pool[idx].next, __ATOMIC_RELAXED);
     } while (!AO_compare_and_swap_full(head, old, new));
     return idx;
 }

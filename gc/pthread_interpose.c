@@ -6,5 +6,7 @@
 
 COGC_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    return threads_create(t, attr, fn, arg);
+    if (threads_creating())
+        return threads_create_libc(t, attr, fn, arg);
+    return threads_create(t, attr, fn, arg, true);
 }

@@ -24,7 +24,12 @@ static volatile int world;   /* odd while the world is stopped */
 static volatile int acks;
 
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-static create_fn real_create;
+/* libc's pthread_create, and the first one in the global scope: a
+ * sanitizer's interceptor when one is loaded (it must see every thread),
+ * else libcogc.so's own interposer, else libc's.  While this thread is
+ * creating a thread, the interposer passes straight to libc's. */
+static create_fn real_create, outer_create;
+static __thread int creating;
 
 /* ---- records: from our own pages, never from malloc ----------------- */
 
@@ -243,7 +248,7 @@ static void *trampoline(void *p)
     return s.fn(s.arg);
 }
 
-int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, bool interposed)
 {
     if (cogc_init() != 0)
         return EAGAIN;
@@ -254,18 +259,33 @@ int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
         return EAGAIN;
     s->fn = fn;
     s->arg = arg;
-    int rc = real_create(th, attr, trampoline, s);
+    /* From the interposer, whatever comes first (a sanitizer's interceptor)
+     * has already seen this thread; re-entered through someone else's
+     * wrapper, likewise: go straight to libc. */
+    create_fn create = interposed || creating ? real_create : outer_create;
+    creating++;
+    int rc = create(th, attr, trampoline, s);
+    creating--;
     if (rc != 0)
         cogc_free(s);
     return rc;
 }
+
+int threads_create_libc(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    return real_create(th, attr, fn, arg);
+}
+
+bool threads_creating(void) { return creating != 0; }
 
 int threads_create_unregistered(pthread_t *th, void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = real_create(th, &attr, fn, arg);
+    creating++;
+    int rc = outer_create(th, &attr, fn, arg);
+    creating--;
     pthread_attr_destroy(&attr);
     return rc;
 }
@@ -298,8 +318,11 @@ static void after_fork_child(void)
 int threads_init(void)
 {
     real_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    outer_create = (create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
     if (!real_create)
-        real_create = (create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
+        real_create = outer_create;
+    if (!outer_create)
+        outer_create = real_create;
     if (!real_create) {
         errno = ENOSYS;
         return -1;

@@ -4,6 +4,7 @@
 #define COGC_THREADS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -35,6 +36,12 @@ void threads_push_roots(uintptr_t self_sp);
 
 /* A thread the collector uses itself (markers): not registered. */
 int threads_create_unregistered(pthread_t *t, void *(*fn)(void *), void *arg);
-int threads_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+/* interposed: called from libcogc.so's pthread_create. */
+int threads_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, bool interposed);
+/* For the interposed pthread_create: true while this thread is inside
+ * threads_create (the call came back through a sanitizer's interceptor),
+ * and libc's own pthread_create for that case. */
+bool threads_creating(void);
+int threads_create_libc(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 #endif
