@@ -97,31 +97,7 @@ static inline void bench_init(void)
     GC_set_on_collection_event(bench_on_gc_event);
 }
 
-static inline void *bench_alloc_node(size_t n)
-{
-    void *p = GC_MALLOC(n);
-    if (p == NULL)
-        bench_out_of_memory(n);
-    return p;
-}
-
-static inline void *bench_alloc_atomic(size_t n)
-{
-    void *p = GC_MALLOC_ATOMIC(n);
-    if (p == NULL)
-        bench_out_of_memory(n);
-    return p;
-}
-
-static inline int bench_free_tree_allowed(void)
-{
-    return 0;
-}
-
-static inline void bench_free(void *p)
-{
-    (void)p;
-}
+BENCH_GC_ALLOCATORS(GC_MALLOC, GC_MALLOC_ATOMIC)
 
 static int bench_cmp_u64(const void *a, const void *b)
 {

@@ -24,31 +24,7 @@ static inline void bench_init(void)
     }
 }
 
-static inline void *bench_alloc_node(size_t n)
-{
-    void *p = cogc_malloc(n);
-    if (p == NULL)
-        bench_out_of_memory(n);
-    return p;
-}
-
-static inline void *bench_alloc_atomic(size_t n)
-{
-    void *p = cogc_malloc_atomic(n);
-    if (p == NULL)
-        bench_out_of_memory(n);
-    return p;
-}
-
-static inline int bench_free_tree_allowed(void)
-{
-    return 0;
-}
-
-static inline void bench_free(void *p)
-{
-    (void)p;
-}
+BENCH_GC_ALLOCATORS(cogc_malloc, cogc_malloc_atomic)
 
 static inline void bench_report(struct bench_report *r)
 {

@@ -62,4 +62,24 @@ static inline uint64_t bench_nearest_rank(const uint64_t *v, size_t n,
     return v[rank - 1];
 }
 
+/* The allocation half of a collector's shim: nodes from `scanned`,
+ * pointer-free arrays from `atomic`, nothing freed explicitly. */
+#define BENCH_GC_ALLOCATORS(scanned, atomic)                                   \
+    static inline void *bench_alloc_node(size_t n)                             \
+    {                                                                          \
+        void *p = scanned(n);                                                  \
+        if (p == NULL)                                                         \
+            bench_out_of_memory(n);                                            \
+        return p;                                                              \
+    }                                                                          \
+    static inline void *bench_alloc_atomic(size_t n)                           \
+    {                                                                          \
+        void *p = atomic(n);                                                   \
+        if (p == NULL)                                                         \
+            bench_out_of_memory(n);                                            \
+        return p;                                                              \
+    }                                                                          \
+    static inline int bench_free_tree_allowed(void) { return 0; }              \
+    static inline void bench_free(void *p) { (void)p; }
+
 #endif /* BENCH_ALLOC_COMMON_H */
