@@ -98,6 +98,7 @@ void stats_fill(struct cogc_stats *s)
     memset(s, 0, sizeof *s);
     heap_lock();
     s->collections = collections;
+    s->pauses = npauses;
     s->heap_bytes = chunk_mapped_bytes();
     s->heap_free_bytes = pages_free_count() * PAGE_SIZE;
     s->released_bytes = pages_released_count() * PAGE_SIZE;
@@ -118,10 +119,34 @@ void stats_fill(struct cogc_stats *s)
     s->reclaimed_bytes = atomic_load(&stat_reclaimed);
 }
 
+/* Pause counts by duration, for the exit report. */
+static void histogram(void)
+{
+    static const double upper_ms[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e30};
+    enum { NB = sizeof upper_ms / sizeof upper_ms[0] };
+    size_t count[NB] = {0};
+    heap_lock();
+    for (size_t i = 0; i < npauses; i++) {
+        size_t b = 0;
+        while (pauses[i] / 1e6 > upper_ms[b])
+            b++;
+        count[b]++;
+    }
+    heap_unlock();
+    char line[512];
+    int n = snprintf(line, sizeof line, "cogc: pause histogram (ms)");
+    for (size_t b = 0; b < NB && n > 0 && (size_t)n < sizeof line; b++)
+        if (count[b])
+            n += b + 1 < NB ? snprintf(line + n, sizeof line - (size_t)n, " <=%g:%zu", upper_ms[b], count[b])
+                            : snprintf(line + n, sizeof line - (size_t)n, " >%g:%zu", upper_ms[b - 1], count[b]);
+    report_line("%s", line);
+}
+
 static void summary(void)
 {
     struct cogc_stats s;
     stats_fill(&s);
+    histogram();
     report_line("cogc: summary backend=%s collections=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f",
                 s.dirty_backend, (unsigned long long)s.collections, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,

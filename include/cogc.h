@@ -173,6 +173,7 @@ struct cogc_stats {
     uint32_t markers;            /* marker threads in use */
     uint32_t threads;            /* registered threads */
     char     dirty_backend[16];  /* dirty-bit backend in use, "" if none */
+    uint64_t pauses;             /* stop-the-world pauses recorded (max/p50/p99 are over these) */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller

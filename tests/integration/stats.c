@@ -199,6 +199,8 @@ static int child_stats(void)
     struct cogc_stats s;
     if (cogc_get_stats(&s, sizeof s) != 0)
         return 11;
+    if (s.pauses != s.collections)   /* every collection is one pause */
+        return 13;
     printf("%llu\n", (unsigned long long)s.collections);
     fflush(stdout);
     static const char mark[] = CHILD_MARK "\n";
@@ -224,6 +226,13 @@ START_TEST(test_stats_env_output)
     ck_assert_msg(before == collections, "%zu lines on stderr for %llu collections:\n%s", before, collections,
                   c.err);
     ck_assert_msg(after >= 1, "no summary printed at exit");
+    /* the pause histogram accounts for every collection */
+    const char *h = strstr(mark + strlen(CHILD_MARK) + 1, "pause histogram");
+    ck_assert_msg(h != NULL, "no pause histogram at exit");
+    unsigned long long sum = 0;
+    for (const char *p = strchr(h, ':'); p && p < h + strcspn(h, "\n"); p = strchr(p + 1, ':'))
+        sum += strtoull(p + 1, NULL, 10);
+    ck_assert_msg(sum == collections, "histogram counts %llu pauses for %llu collections", sum, collections);
     tu_child_free(&c);
     /* without COGC_STATS nothing is printed */
     ck_assert_int_eq(tu_run_self("--child-stats", NULL, &c), 0);
