@@ -524,3 +524,58 @@ int dirty_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e;
 }
+
+int dirty_uffd_wp(int fd, uintptr_t s, size_t len, bool on)
+{
+    struct uffdio_writeprotect wp = {.range = {.start = s, .len = len},
+                                     .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+    int r;
+    do
+        r = ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+    while (r != 0 && errno == EAGAIN);
+    return r;
+}
+
+int dirty_uffd_register(int fd, uintptr_t s, size_t len, uint64_t mode)
+{
+    struct uffdio_register rg = {.range = {.start = s, .len = len}, .mode = mode};
+    if (ioctl(fd, UFFDIO_REGISTER, &rg) != 0)
+        return -1;
+    return dirty_uffd_wp(fd, s, len, true);
+}
+
+int dirty_uffd_track(struct dirty_reg *g, int fd, uint64_t mode, void *addr, size_t len)
+{
+    if (!dirty_reg_add(g, (uintptr_t)addr, len))
+        return -1;
+    if (dirty_uffd_register(fd, (uintptr_t)addr, len, mode) != 0) {
+        int e = errno;
+        dirty_reg_remove(g, (uintptr_t)addr, len);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int dirty_uffd_untrack(struct dirty_reg *g, int fd, pid_t owner, void *addr, size_t len)
+{
+    if (!dirty_reg_find_exact(g, (uintptr_t)addr, len)) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (owner == getpid()) {
+        struct uffdio_range rg = {.start = (uintptr_t)addr, .len = len};
+        ioctl(fd, UFFDIO_UNREGISTER, &rg); /* fails harmlessly if unmapped or moved */
+    }
+    return dirty_reg_remove(g, (uintptr_t)addr, len);
+}
+
+void dirty_uffd_reregister_all(struct dirty_reg *g, int fd, uint64_t mode)
+{
+    DIRTY_REG_FOREACH(g, r)
+    {
+        uintptr_t s = atomic_load(&r->start);
+        dirty_uffd_register(fd, s, atomic_load(&r->end) - s, mode);
+        atomic_store(&r->all_dirty, 1);
+    }
+}

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,5 +115,17 @@ extern struct dirty_backend dirty_backend_none;
  * interposes pthread_create must not register (and so stop) it, since the
  * collector's own writes to the heap may wait on it. */
 int dirty_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Shared by the two userfaultfd backends.  wp: write-protect (on) or
+ * release [s, s+len), retrying EAGAIN.  register: UFFDIO_REGISTER with
+ * `mode`, then write-protect.  track/untrack: keep the registry and the
+ * kernel's registrations together (untrack unregisters only in `owner`,
+ * the process that opened fd).  reregister_all: after fork, register every
+ * tracked range again and mark it all dirty. */
+int dirty_uffd_wp(int fd, uintptr_t s, size_t len, bool on);
+int dirty_uffd_register(int fd, uintptr_t s, size_t len, uint64_t mode);
+int dirty_uffd_track(struct dirty_reg *g, int fd, uint64_t mode, void *addr, size_t len);
+int dirty_uffd_untrack(struct dirty_reg *g, int fd, pid_t owner, void *addr, size_t len);
+void dirty_uffd_reregister_all(struct dirty_reg *g, int fd, uint64_t mode);
 
 #endif

@@ -45,16 +45,7 @@ static pthread_t handler;
 static char zero_page[4096] __attribute__((aligned(4096)));
 static bool handler_running;
 
-static int wp_range(uintptr_t s, size_t len, bool on)
-{
-    struct uffdio_writeprotect wp = {.range = {.start = s, .len = len},
-                                     .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-    int r;
-    do
-        r = ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
-    while (r != 0 && errno == EAGAIN);
-    return r;
-}
+static int wp_range(uintptr_t s, size_t len, bool on) { return dirty_uffd_wp(uffd, s, len, on); }
 
 static void *handler_main(void *arg)
 {
@@ -177,13 +168,6 @@ static void close_all(bool join)
     uffd = stop_pipe[0] = stop_pipe[1] = -1;
 }
 
-static int register_range(uintptr_t s, size_t len)
-{
-    struct uffdio_register rg = {.range = {.start = s, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING};
-    if (ioctl(uffd, UFFDIO_REGISTER, &rg) != 0)
-        return -1;
-    return wp_range(s, len, true);
-}
 
 /* Child of fork(): the handler thread does not exist here and the kernel
  * dropped the registrations.  Start over; everything counts as written. */
@@ -195,12 +179,7 @@ static int check_fork(void)
     if (open_all(NULL, 0) != 0)
         return -1;
     atomic_fetch_add(&st.fork_resets, 1);
-    DIRTY_REG_FOREACH(&reg, r)
-    {
-        uintptr_t s = atomic_load(&r->start);
-        register_range(s, atomic_load(&r->end) - s);
-        atomic_store(&r->all_dirty, 1);
-    }
+    dirty_uffd_reregister_all(&reg, uffd, UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING);
     return 0;
 }
 
@@ -234,38 +213,17 @@ static int uf_init(char *why, size_t len)
     return 0;
 }
 
-static void *uf_map(size_t size, size_t align)
-{
-    return dirty_map_aligned(size, align);
-}
 
 static int uf_track(void *addr, size_t len)
 {
     if (check_fork() != 0)
         return -1;
-    struct dirty_range *r = dirty_reg_add(&reg, (uintptr_t)addr, len);
-    if (!r)
-        return -1;
-    if (register_range((uintptr_t)addr, len) != 0) {
-        int e = errno;
-        dirty_reg_remove(&reg, (uintptr_t)addr, len);
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return dirty_uffd_track(&reg, uffd, UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING, addr, len);
 }
 
 static int uf_untrack(void *addr, size_t len)
 {
-    if (!dirty_reg_find_exact(&reg, (uintptr_t)addr, len)) {
-        errno = ENOENT;
-        return -1;
-    }
-    if (owner == getpid()) {
-        struct uffdio_range rg = {.start = (uintptr_t)addr, .len = len};
-        ioctl(uffd, UFFDIO_UNREGISTER, &rg); /* fails harmlessly if unmapped or moved */
-    }
-    return dirty_reg_remove(&reg, (uintptr_t)addr, len);
+    return dirty_uffd_untrack(&reg, uffd, owner, addr, len);
 }
 
 static int uf_arm(void)
@@ -364,7 +322,7 @@ struct dirty_backend dirty_backend_uffd = {
              .uses_sigsegv = false, .fork_child_all_dirty = true},
     .probe = uf_probe,
     .init = uf_init,
-    .map = uf_map,
+    .map = dirty_map_aligned,
     .unmap = dirty_unmap_plain,
     .track = uf_track,
     .untrack = uf_untrack,

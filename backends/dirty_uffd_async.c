@@ -80,24 +80,9 @@ static void close_all(void)
     uffd = pmfd = -1;
 }
 
-static int wp_range(uintptr_t s, size_t len, bool on)
-{
-    struct uffdio_writeprotect wp = {.range = {.start = s, .len = len},
-                                     .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
-    int r;
-    do
-        r = ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
-    while (r != 0 && errno == EAGAIN);
-    return r;
-}
+static int wp_range(uintptr_t s, size_t len, bool on) { return dirty_uffd_wp(uffd, s, len, on); }
 
-static int register_range(uintptr_t s, size_t len)
-{
-    struct uffdio_register rg = {.range = {.start = s, .len = len}, .mode = UFFDIO_REGISTER_MODE_WP};
-    if (ioctl(uffd, UFFDIO_REGISTER, &rg) != 0)
-        return -1;
-    return wp_range(s, len, true);
-}
+static int register_range(uintptr_t s, size_t len) { return dirty_uffd_register(uffd, s, len, UFFDIO_REGISTER_MODE_WP); }
 
 static long scan(uintptr_t s, uintptr_t e, dirty_run_fn fn, void *ctx, int *err)
 {
@@ -147,12 +132,7 @@ static int check_fork(void)
     if (open_all(NULL, 0) != 0)
         return -1;
     atomic_fetch_add(&st.fork_resets, 1);
-    DIRTY_REG_FOREACH(&reg, r)
-    {
-        uintptr_t s = atomic_load(&r->start);
-        register_range(s, atomic_load(&r->end) - s);
-        atomic_store(&r->all_dirty, 1);
-    }
+    dirty_uffd_reregister_all(&reg, uffd, UFFDIO_REGISTER_MODE_WP);
     return 0;
 }
 
@@ -244,38 +224,17 @@ static int ua_init(char *why, size_t len)
     return 0;
 }
 
-static void *ua_map(size_t size, size_t align)
-{
-    return dirty_map_aligned(size, align);
-}
 
 static int ua_track(void *addr, size_t len)
 {
     if (check_fork() != 0)
         return -1;
-    struct dirty_range *r = dirty_reg_add(&reg, (uintptr_t)addr, len);
-    if (!r)
-        return -1;
-    if (register_range((uintptr_t)addr, len) != 0) {
-        int e = errno;
-        dirty_reg_remove(&reg, (uintptr_t)addr, len);
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return dirty_uffd_track(&reg, uffd, UFFDIO_REGISTER_MODE_WP, addr, len);
 }
 
 static int ua_untrack(void *addr, size_t len)
 {
-    if (!dirty_reg_find_exact(&reg, (uintptr_t)addr, len)) {
-        errno = ENOENT;
-        return -1;
-    }
-    if (owner == getpid()) {
-        struct uffdio_range rg = {.start = (uintptr_t)addr, .len = len};
-        ioctl(uffd, UFFDIO_UNREGISTER, &rg); /* fails harmlessly if unmapped or moved */
-    }
-    return dirty_reg_remove(&reg, (uintptr_t)addr, len);
+    return dirty_uffd_untrack(&reg, uffd, owner, addr, len);
 }
 
 static int ua_arm(void)
@@ -388,7 +347,7 @@ struct dirty_backend dirty_backend_uffd_async = {
              .uses_sigsegv = false, .fork_child_all_dirty = true},
     .probe = ua_probe,
     .init = ua_init,
-    .map = ua_map,
+    .map = dirty_map_aligned,
     .unmap = dirty_unmap_plain,
     .track = ua_track,
     .untrack = ua_untrack,
