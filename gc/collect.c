@@ -105,6 +105,6 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
     pages_set_epoch(ncollections);
     uint64_t after = (uint64_t)option(OPT_RELEASE_AFTER);
     if (ncollections > after)
-        pages_release_idle(ncollections, ncollections - after);
+        pages_release_idle(ncollections - after);
     stats_collection(&rec);
 }

@@ -129,9 +129,8 @@ void pages_add_chunk(struct chunk *c)
     run_link(&c->pd[c->first], c->npages - c->first);
 }
 
-size_t pages_release_idle(uint64_t now, uint64_t before)
+size_t pages_release_idle(uint64_t before)
 {
-    (void)now;
     size_t released = 0;
     for (unsigned b = 16; b <= NBINS; b++) {
         for (struct page_desc *pd = bins[b]; pd; pd = pd->next) {

@@ -14,7 +14,7 @@ void pages_free(struct page_desc *pd, size_t n);
 /* Add a fresh chunk's data pages (zero) to the free runs. */
 void pages_add_chunk(struct chunk *c);
 /* Give back runs unused since collection `before`.  Returns pages released. */
-size_t pages_release_idle(uint64_t now, uint64_t before);
+size_t pages_release_idle(uint64_t before);
 /* Unmap one standard chunk whose pages are all free; false if none. */
 bool pages_unmap_empty_chunk(void);
 size_t pages_free_count(void);

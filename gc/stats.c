@@ -1,6 +1,7 @@
 #include "stats.h"
 #include "chunk.h"
 #include "lock.h"
+#include "mark.h"
 #include "options.h"
 #include "os.h"
 #include "pages.h"
@@ -111,6 +112,7 @@ void stats_fill(struct cogc_stats *s)
     s->total_mark_ns = total_mark;
     s->last_mark_ns = last_mark;
     s->markers = last_markers;
+    s->blacklisted_pages = mark_blacklisted();
     s->threads = threads_count();
     snprintf(s->dirty_backend, sizeof s->dirty_backend, "%s", tracking_backend_name());
     heap_unlock();
