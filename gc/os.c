@@ -9,26 +9,33 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic unsigned fail_map_countdown;
+static _Atomic unsigned fail_map_countdown, map_calls;
+
+unsigned os_map_calls(void) { return atomic_load(&map_calls); }
 
 void os_fail_map_after(unsigned n) { atomic_store(&fail_map_countdown, n); }
 
-static bool injected_failure(void)
+bool os_map_injected(void)
 {
+    atomic_fetch_add(&map_calls, 1);
     unsigned n = atomic_load(&fail_map_countdown);
     while (n > 0) {
-        if (atomic_compare_exchange_weak(&fail_map_countdown, &n, n - 1))
-            return n == 1;
+        if (atomic_compare_exchange_weak(&fail_map_countdown, &n, n - 1)) {
+            if (n == 1) {
+                errno = ENOMEM;
+                return true;
+            }
+            return false;
+        }
     }
     return false;
 }
 
+
 void *os_map_aligned(size_t size, size_t align, bool noreserve)
 {
-    if (injected_failure()) {
-        errno = ENOMEM;
+    if (os_map_injected())
         return NULL;
-    }
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
     size_t span = size + (align > 4096 ? align : 0);
     if (span < size) {

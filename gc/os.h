@@ -34,5 +34,11 @@ void *os_thread_tls_block(pthread_t t, size_t modid);
 
 /* Test hook: fail the Nth subsequent os_map call (0 = never). */
 void os_fail_map_after(unsigned n);
+/* Test hook: os_map_aligned calls so far (and maps made elsewhere that
+ * called os_map_injected). */
+unsigned os_map_calls(void);
+/* For maps made outside os_map_aligned (a dirty backend's): counts the
+ * call and says whether the injected failure hits it (errno = ENOMEM). */
+bool os_map_injected(void);
 
 #endif

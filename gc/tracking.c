@@ -31,7 +31,9 @@ const char *tracking_backend_name(void) { return backend ? backend->name : ""; }
 
 void *tracking_map(size_t size, size_t align)
 {
-    return backend ? backend->map(size, align) : os_map_aligned(size, align, false);
+    if (!backend)
+        return os_map_aligned(size, align, false);
+    return os_map_injected() ? NULL : backend->map(size, align);
 }
 
 void tracking_unmap(void *p, size_t size)
