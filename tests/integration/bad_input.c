@@ -88,6 +88,48 @@ START_TEST(test_free_foreign_pointers)
 }
 END_TEST
 
+/* Pointers forged inside the heap's own address range: the chunk's
+ * metadata pages, a free page, the unused tail of a block, an aligned
+ * address one past a chunk's objects.  None may be taken for an object. */
+START_TEST(test_free_forged_heap_pointers)
+{
+    struct tu_node *keep = tu_list_make(5000, 0x43);
+    char *obj = cogc_malloc(48);      /* class 48: 85 per page, 16-byte tail */
+    ck_assert_ptr_nonnull(obj);
+    uintptr_t chunk = (uintptr_t)obj & ~(uintptr_t)((4u << 20) - 1);
+    expect_bad_free((void *)chunk, "the chunk's metadata");
+    expect_bad_free((void *)(chunk + 8192), "the chunk's metadata");
+    uintptr_t page = (uintptr_t)obj & ~(uintptr_t)4095;
+    expect_bad_free((void *)(page + 85 * 48), "the tail of a block");
+    void *last = (void *)(chunk + (4u << 20) - 4096);
+    if (cogc_base(last) == NULL)     /* no object there: a free page */
+        expect_bad_free(last, "a free page");
+    ck_assert_ptr_null(cogc_base((void *)chunk));
+    ck_assert_uint_eq(cogc_size((void *)(page + 85 * 48)), 0);
+    tu_collect_hard(2);
+    ck_assert_uint_eq(tu_list_bad(keep, 5000, 0x43), 0);
+}
+END_TEST
+
+/* The heap is never mapped writable and executable. */
+START_TEST(test_no_rwx_mappings)
+{
+    void *p = cogc_malloc(1 << 20);
+    ck_assert_ptr_nonnull(p);
+    FILE *f = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int rwx = 0;
+    while (fgets(line, sizeof line, f)) {
+        char perms[8];
+        if (sscanf(line, "%*x-%*x %7s", perms) == 1 && perms[0] == 'r' && perms[1] == 'w' && perms[2] == 'x')
+            rwx++;
+    }
+    fclose(f);
+    ck_assert_int_eq(rwx, 0);
+}
+END_TEST
+
 START_TEST(test_free_interior_pointers)
 {
     char *s = cogc_malloc(100);
@@ -353,6 +395,8 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_free_foreign_pointers);
     tcase_add_test(tc, test_free_interior_pointers);
+    tcase_add_test(tc, test_free_forged_heap_pointers);
+    tcase_add_test(tc, test_no_rwx_mappings);
     tcase_add_test(tc, test_double_free);
     tcase_add_test(tc, test_free_of_collected_objects);
     tcase_add_test(tc, test_queries_on_foreign_pointers);
