@@ -34,7 +34,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__clang__)
+#define TU_NOINLINE __attribute__((noinline))
+#else
 #define TU_NOINLINE __attribute__((noinline, noclone))
+#endif
 #define TU_UNUSED __attribute__((unused))
 #define TU_BARRIER() __asm__ volatile("" ::: "memory")
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build the libFuzzer harnesses (clang + ASan, preset `fuzz`) and run each
+# for a fixed budget (COGC_FUZZ_SECONDS, default 600), growing the corpus
+# in tests/fuzz/corpus/<harness>.  Not part of the test run: a finding
+# stops the script with libFuzzer's crash file, which becomes a corpus
+# entry (a regression test replayed by ctest -L fuzz in the fuzz build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+missing=()
+for p in clang libclang-rt-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+seconds=${COGC_FUZZ_SECONDS:-600}
+cmake --preset fuzz
+cmake --build --preset fuzz -j"$(nproc)" --target fuzz_options fuzz_pointers
+for h in options pointers; do
+  echo "fuzz: $h for ${seconds}s"
+  build/fuzz/tests/fuzz/fuzz_$h -max_total_time="$seconds" -rss_limit_mb=4096 \
+    -artifact_prefix="tests/fuzz/corpus/$h/crash-" "tests/fuzz/corpus/$h"
+done
+ctest --test-dir build/fuzz -L fuzz --output-on-failure
