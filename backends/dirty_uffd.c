@@ -109,11 +109,12 @@ static void *handler_main(void *arg)
     return NULL;
 }
 
-static int open_all(char *why, size_t len)
+/* The kernel offers what this backend needs; says why not otherwise. */
+static int check_features(bool *user_mode, char *why, size_t len)
 {
     char tmp[256] = "";
-    uint64_t avail, got;
-    if (dirty_uffd_features(&avail, &user_mode_only, tmp, sizeof tmp) != 0)
+    uint64_t avail;
+    if (dirty_uffd_features(&avail, user_mode, tmp, sizeof tmp) != 0)
         return dirty_why(why, len, "uffd: %s", tmp);
     if (!(avail & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
         return dirty_why(why, len, "uffd: kernel lacks write-protect support for anonymous memory "
@@ -121,6 +122,15 @@ static int open_all(char *why, size_t len)
     if (!(avail & UFFD_FEATURE_WP_UNPOPULATED))
         return dirty_why(why, len, "uffd: kernel lacks UFFD_FEATURE_WP_UNPOPULATED (needs Linux >= 6.4): "
                                    "first writes to untouched pages would be missed");
+    return 0;
+}
+
+static int open_all(char *why, size_t len)
+{
+    char tmp[256] = "";
+    uint64_t got;
+    if (check_features(&user_mode_only, why, len) != 0)
+        return -1;
     int fd = dirty_uffd_open(true, &user_mode_only, tmp, sizeof tmp);
     if (fd < 0)
         return dirty_why(why, len, "uffd: %s", tmp);
@@ -185,18 +195,8 @@ static int check_fork(void)
 
 static int uf_probe(char *why, size_t len)
 {
-    char tmp[256] = "";
-    uint64_t avail;
     bool umo;
-    if (dirty_uffd_features(&avail, &umo, tmp, sizeof tmp) != 0)
-        return dirty_why(why, len, "uffd: %s", tmp);
-    if (!(avail & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
-        return dirty_why(why, len, "uffd: kernel lacks write-protect support for anonymous memory "
-                                   "(UFFD_FEATURE_PAGEFAULT_FLAG_WP, Linux >= 5.7)");
-    if (!(avail & UFFD_FEATURE_WP_UNPOPULATED))
-        return dirty_why(why, len, "uffd: kernel lacks UFFD_FEATURE_WP_UNPOPULATED (needs Linux >= 6.4): "
-                                   "first writes to untouched pages would be missed");
-    return 0;
+    return check_features(&umo, why, len);
 }
 
 static int uf_init(char *why, size_t len)
