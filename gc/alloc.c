@@ -199,13 +199,17 @@ void *alloc_base(const void *ptr)
     return object_allocated(o.chunk, o.block, o.start) ? (void *)o.start : NULL;
 }
 
+/* ptr is the start of an allocated object, described in *o. */
+static bool live_object_at(const void *ptr, struct object_ref *o)
+{
+    return object_find((uintptr_t)ptr, true, o) == OBJ_FOUND && o->start == (uintptr_t)ptr &&
+           object_allocated(o->chunk, o->block, o->start);
+}
+
 size_t alloc_size(const void *ptr)
 {
     struct object_ref o;
-    if (object_find((uintptr_t)ptr, true, &o) != OBJ_FOUND || o.start != (uintptr_t)ptr ||
-        !object_allocated(o.chunk, o.block, o.start))
-        return 0;
-    return object_size(o.block);
+    return live_object_at(ptr, &o) ? object_size(o.block) : 0;
 }
 
 /* ---- explicit free ----------------------------------------------------- */
@@ -303,13 +307,13 @@ void alloc_free(void *ptr)
 void *alloc_realloc(void *ptr, size_t size)
 {
     struct object_ref o;
-    size_t old = alloc_size(ptr);
-    if (old == 0 || object_find((uintptr_t)ptr, true, &o) != OBJ_FOUND) {
+    if (!live_object_at(ptr, &o)) {
         report_misuse("cogc_realloc(%p, %zu): not the start of a live cogc object; returning NULL",
                       ptr, size);
         errno = EINVAL;
         return NULL;
     }
+    size_t old = object_size(o.block);
     enum kind k = (enum kind)o.block->kind;
     if (size <= old && size >= old / 2) {
         if (k != KIND_ATOMIC)
