@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "verify.h"
+
 int mark_init(void);
 /* Start a mark phase (the world is stopped, mark bits are clear). */
 void mark_begin(void);
@@ -23,7 +25,6 @@ void mark_after_fork_child(void);
 /* Mark-stack overflows recovered in the last mark phase. */
 unsigned mark_overflows(void);
 /* Every root range and root object of the last mark phase. */
-#include "verify.h"
 const struct verify_root *mark_roots(size_t *n);
 /* Markers that took part in the last mark phase. */
 unsigned mark_markers_used(void);
