@@ -261,7 +261,7 @@ static void report_run(void *c, uintptr_t a, size_t len)
     cc->fn(cc->ctx, (void *)a, len);
 }
 
-static long uf_collect(dirty_run_fn fn, void *ctx)
+static long collect_pages(dirty_run_fn fn, void *ctx, bool rearm)
 {
     if (check_fork() != 0)
         return -1;
@@ -277,7 +277,9 @@ static long uf_collect(dirty_run_fn fn, void *ctx)
         uintptr_t s = atomic_load(&r->start);
         /* Many runs: one ioctl over the range beats one per run.  Pages
          * not taken are protected or have their bit set (see the top). */
-        if (nruns > 64 && nruns > r->npages / 256) {
+        if (!rearm) {
+            /* take: the handler already made the pages writable. */
+        } else if (nruns > 64 && nruns > r->npages / 256) {
             if (wp_range(s, atomic_load(&r->end) - s, true) != 0 && !cc.err)
                 cc.err = errno;
         } else {
@@ -293,6 +295,23 @@ static long uf_collect(dirty_run_fn fn, void *ctx)
         return -1;
     }
     return pages;
+}
+
+static long uf_collect(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, true); }
+static long uf_take(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, false); }
+
+static int uf_arm_range(void *addr, size_t len)
+{
+    if (check_fork() != 0 || !dirty_reg_clear_pages(&reg, (uintptr_t)addr, len))
+        return -1;
+    return wp_range((uintptr_t)addr, len, true);
+}
+
+static int uf_disarm_range(void *addr, size_t len)
+{
+    if (check_fork() != 0 || !dirty_reg_clear_pages(&reg, (uintptr_t)addr, len))
+        return -1;
+    return wp_range((uintptr_t)addr, len, false);
 }
 
 static void uf_stats(struct dirty_stats *out)
@@ -328,6 +347,9 @@ struct dirty_backend dirty_backend_uffd = {
     .untrack = uf_untrack,
     .arm = uf_arm,
     .collect = uf_collect,
+    .arm_range = uf_arm_range,
+    .disarm_range = uf_disarm_range,
+    .take = uf_take,
     .release = dirty_release_plain,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = uf_stats,
