@@ -11,6 +11,7 @@
 #include "stats.h"
 #include "threads.h"
 #include "vg.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <string.h>
@@ -114,6 +115,8 @@ static void *alloc_large(size_t size, enum kind k)
     void *p = (void *)pd_addr(pd);
     struct chunk *c = chunk_of_pd(pd);
     bit_set_atomic(c->alloc, granule_bit(c, (uintptr_t)p));
+    bit_clear_atomic(c->mark, granule_bit(c, (uintptr_t)p));   /* sticky marks: see new_block */
+    watch_young_block(pd);
     heap_unlock();
     /* The pages may have held objects memcheck saw freed: they are ours
      * again (and the scan reads all of them, past the size asked for). */
@@ -226,6 +229,12 @@ static void free_large(struct page_desc *b)
     }
 }
 
+/* A freed object is not old any more (marks are sticky between full
+ * collections in generational mode): its slot is reused as young.  Only
+ * after the free is known to be valid: a free object's mark keeps a sweep
+ * from listing it twice. */
+static void forget_mark(struct chunk *c, size_t bit) { bit_clear_atomic(c->mark, bit); }
+
 static void misuse_freed(void *ptr)
 {
     report_misuse("cogc_free(%p): object already freed or collected; ignored", ptr);
@@ -271,6 +280,7 @@ void alloc_free(void *ptr)
         bool ok = b->state == PS_SMALL && !is_free(ptr) &&
                   (b->kind != KIND_UNCOLLECTABLE || bit_clear_atomic(c->alloc, bit));
         if (ok) {
+            forget_mark(c, bit);
             vg_free(ptr);
             vg_make_writable(ptr, size);
             if (b->kind != KIND_ATOMIC)
@@ -294,6 +304,7 @@ void alloc_free(void *ptr)
     }
     if (is_free(ptr))
         return misuse_freed(ptr);
+    forget_mark(c, bit);
     vg_free(ptr);
     vg_make_writable(ptr, size);
     if (b->kind == KIND_NORMAL)

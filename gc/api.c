@@ -200,6 +200,49 @@ COGC_API int cogc_get_interior_pointers(void)
     return (int)option(OPT_INTERIOR);
 }
 
+COGC_API void cogc_collect_minor(void)
+{
+    if (cogc_init() != 0)
+        return;
+    heap_lock();
+    alloc_flush_counts(&tl_state);
+    collect_locked(COLLECT_EXPLICIT_MINOR);
+    heap_unlock();
+}
+
+COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
+{
+    if (!p && len) {
+        errno = EINVAL;
+        return -1;
+    }
+    return collector_ready() ? tracking_prepare_syscall_write(p, len) : 0;
+}
+
+COGC_API int cogc_set_generational(int on)
+{
+    if (cogc_init() != 0)
+        return -1;
+    heap_lock();
+    bool ok = collect_set_generational(on != 0);
+    heap_unlock();
+    if (!ok) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return 0;
+}
+
+COGC_API int cogc_get_generational(void)
+{
+    if (cogc_init() != 0)
+        return 0;
+    heap_lock();
+    int on = collect_generational();
+    heap_unlock();
+    return on;
+}
+
 COGC_API int cogc_set_markers(unsigned n)
 {
     if (n > 64) {

@@ -4,6 +4,7 @@
 #include "pages.h"
 #include "stats.h"
 #include "vg.h"
+#include "watch.h"
 
 #include <string.h>
 
@@ -155,14 +156,20 @@ static bool new_block(enum kind k, unsigned cls, struct flist *out)
     b->nobjs = sc->nobjs;
     b->recip = sc->recip;
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+    /* Marks are sticky in generational mode: a large object freed while
+     * marked would leave its bit to a new object here. */
+    chunk_clear_mark_range(chunk_of_pd(b), pd_addr(b), (size_t)sc->pages * PAGE_SIZE);
     list_push(&blocks[k][cls], b);
     build_list(pd_addr(b), sc->size, sc->nobjs, k, zero, out);
+    watch_young_block(b);
     return true;
 }
 
 bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
 {
     if (spare[k][cls].n) {
+        /* Spare objects come from blocks swept in this epoch, which were
+         * noted young when swept (blocks_sweep_if_unswept). */
         *out = spare[k][cls];
         spare[k][cls] = (struct flist){0};
         return true;
@@ -173,8 +180,10 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
         if (atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
             continue;
         sweep_block(b, true, out);
-        if (out->n)
+        if (out->n) {
+            watch_young_block(b);
             return true;
+        }
     }
     return new_block(k, cls, out);
 }
@@ -185,6 +194,8 @@ void blocks_sweep_if_unswept(struct page_desc *b)
         return;
     struct flist got;
     sweep_block(b, false, &got);
+    if (got.n)
+        watch_young_block(b);
     flist_append(&spare[b->kind][b->sclass], &got);
 }
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum collect_reason { COLLECT_EXPLICIT, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY };
+enum collect_reason { COLLECT_EXPLICIT, COLLECT_EXPLICIT_MINOR, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY };
 
 bool collector_ready(void);
 int collect_init(void);
@@ -14,5 +14,9 @@ void collect_note_allocated(size_t bytes);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
+/* Generational collection on or off; false (with a warning) when the
+ * dirty-bit backend cannot watch the heap. */
+bool collect_set_generational(bool on);
+bool collect_generational(void);
 
 #endif

@@ -21,6 +21,7 @@ enum option_id {
     OPT_DIRTY,
     OPT_VERIFY_DIRTY,
     OPT_VERIFY,
+    OPT_GENERATIONAL,
     OPT_COUNT
 };
 

@@ -5,6 +5,7 @@
 
 #include "../include/cogc.h"
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,8 @@ struct gc_record {
     uint64_t pause_ns, mark_ns;
     uint64_t in_use_before, mapped, live;
     unsigned markers;
+    bool minor;
+    size_t rescanned;      /* dirty watched pages taken (rescanned by a minor collection) */
 };
 
 extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
