@@ -161,7 +161,12 @@ static int install(void)
     memset(&ours, 0, sizeof ours);
     ours.sa_sigaction = segv_handler;
     ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&ours.sa_mask);
+    /* Every other signal blocked while the handler runs: a thread must not
+     * be stopped (a collector's suspend signal) between unprotecting the
+     * page and setting its bit, or another thread's store to the now
+     * writable page, made before the stop, would escape the take that
+     * follows. */
+    sigfillset(&ours.sa_mask);
     prev = cur;
     return sigaction(SIGSEGV, &ours, NULL);
 }

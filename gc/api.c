@@ -14,6 +14,7 @@
 #include "stats.h"
 #include "threads.h"
 #include "tracking.h"
+#include "incremental.h"
 #include "vg.h"
 
 #include <errno.h>
@@ -242,6 +243,34 @@ COGC_API int cogc_get_generational(void)
     heap_unlock();
     return on;
 }
+
+COGC_API int cogc_set_incremental(int on)
+{
+    if (cogc_init() != 0)
+        return -1;
+    heap_lock();
+    if (!on && incremental_marking())
+        collect_locked(COLLECT_EXPLICIT);   /* finish the cycle first */
+    bool ok = incremental_set(on != 0);
+    heap_unlock();
+    if (!ok) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return 0;
+}
+
+COGC_API int cogc_get_incremental(void)
+{
+    if (cogc_init() != 0)
+        return 0;
+    heap_lock();
+    int on = incremental_enabled();
+    heap_unlock();
+    return on;
+}
+
+COGC_API int cogc_enable_incremental(void) { return cogc_set_incremental(1); }
 
 COGC_API int cogc_set_markers(unsigned n)
 {

@@ -3,6 +3,7 @@
 #include "os.h"
 #include "tracking.h"
 #include "watch.h"
+#include "incremental.h"
 
 #include <errno.h>
 #include <string.h>
@@ -13,6 +14,7 @@ struct chunk **chunk_table;
 uintptr_t heap_lo = UINTPTR_MAX, heap_hi = UINTPTR_MAX;
 static struct chunk *chunks;
 static size_t mapped_bytes;
+static struct chunk *doomed;   /* deleted while marking ran concurrently */
 
 int chunk_table_init(void)
 {
@@ -105,7 +107,22 @@ void chunk_delete(struct chunk *c)
     for (size_t off = 0; off < c->size; off += CHUNK_SIZE)
         chunk_table[(a + off) >> CHUNK_SHIFT] = NULL;
     mapped_bytes -= c->size;
+    if (incremental_marking()) {
+        /* The concurrent marker may be reading it: unmapped at the final pause. */
+        c->next = doomed;
+        doomed = c;
+        return;
+    }
     tracking_unmap(c, c->size);
+}
+
+void chunk_unmap_deferred(void)
+{
+    while (doomed) {
+        struct chunk *c = doomed;
+        doomed = c->next;
+        tracking_unmap(c, c->size);
+    }
 }
 
 struct chunk *chunk_list(void) { return chunks; }

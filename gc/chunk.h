@@ -22,6 +22,7 @@ enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3
 #define PF_ZERO     1u   /* free page known to read as zero */
 #define PF_RELEASED 2u   /* free page given back to the kernel */
 #define PF_YOUNG    4u   /* block head: handed to the allocator since the last collection */
+#define PF_FRESH    8u   /* block head: made from free pages while concurrent marking runs */
 
 struct page_desc {
     uint8_t state;
@@ -98,6 +99,8 @@ static inline bool bit_clear_atomic(_Atomic uint64_t *map, size_t bit)
  * large object when `single`).  NULL with errno on failure. */
 struct chunk *chunk_new(size_t data_pages, bool single);
 void chunk_delete(struct chunk *c);
+/* Unmap the chunks deleted while an incremental cycle marked (final pause). */
+void chunk_unmap_deferred(void);
 struct chunk *chunk_list(void);
 size_t chunk_mapped_bytes(void);
 /* Bytes of metadata at the start of a chunk of `npages` pages. */

@@ -5,7 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum collect_reason { COLLECT_EXPLICIT, COLLECT_EXPLICIT_MINOR, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY };
+enum collect_reason {
+    COLLECT_EXPLICIT,
+    COLLECT_EXPLICIT_MINOR,
+    COLLECT_TRIGGER,
+    COLLECT_OUT_OF_MEMORY,
+    COLLECT_CYCLE_DONE,   /* the background marker ran out of work: final pause, if a cycle runs */
+};
 
 bool collector_ready(void);
 int collect_init(void);

@@ -22,6 +22,8 @@ enum option_id {
     OPT_VERIFY_DIRTY,
     OPT_VERIFY,
     OPT_GENERATIONAL,
+    OPT_INCREMENTAL,
+    OPT_PAUSE_TARGET_US,
     OPT_COUNT
 };
 

@@ -21,8 +21,7 @@ static uint64_t total_rescanned;
 static unsigned last_markers;
 
 /* Every pause: its length, its kind, the dirty pages it took. */
-enum pause_kind { PAUSE_FULL, PAUSE_MINOR, NPAUSE_KINDS };
-static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor"};
+static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final"};
 struct pause_rec {
     uint64_t ns;
     uint32_t kind;
@@ -96,9 +95,9 @@ void stats_collection(const struct gc_record *r)
     last_mark = r->mark_ns;
     last_live = r->live;
     last_markers = r->markers;
-    minors += r->minor;
+    minors += r->kind == PAUSE_MINOR;
     total_rescanned += r->rescanned;
-    enum pause_kind kind = r->minor ? PAUSE_MINOR : PAUSE_FULL;
+    enum pause_kind kind = r->kind;
     record_pause(r->pause_ns, kind, r->rescanned);
     if (option(OPT_STATS))
         report_line("cogc: gc %llu kind=%s reason=%s pause_ms=%.3f mark_ms=%.3f heap_before_mb=%.1f "
@@ -106,6 +105,18 @@ void stats_collection(const struct gc_record *r)
                     (unsigned long long)collections, pause_kind_name[kind], r->reason, r->pause_ns / 1e6,
                     r->mark_ns / 1e6, r->in_use_before / 1048576.0, r->live / 1048576.0,
                     r->live / 1048576.0, r->mapped / 1048576.0, r->markers, r->rescanned);
+}
+
+void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned)
+{
+    total_pause += ns;
+    last_pause = ns;
+    if (ns > max_pause)
+        max_pause = ns;
+    total_rescanned += rescanned;
+    record_pause(ns, kind, rescanned);
+    if (option(OPT_STATS))
+        report_line("cogc: pause kind=%s reason=%s pause_ms=%.3f", pause_kind_name[kind], reason, ns / 1e6);
 }
 
 void stats_fill(struct cogc_stats *s)

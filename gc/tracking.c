@@ -6,6 +6,7 @@
 
 #include "dirty.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const struct dirty_backend *backend;
@@ -164,6 +165,7 @@ unsigned long tracking_missed_writes(void) { return missed; }
 static bool arm_all_pending;
 
 bool tracking_can_watch(void) { return backend && !verify; }
+bool tracking_precise(void) { return backend && backend->caps.precise; }
 bool tracking_backend_uses_sigsegv(void) { return backend && backend->caps.uses_sigsegv; }
 
 int tracking_prepare_syscall_write(void *p, size_t len)
@@ -185,6 +187,15 @@ void tracking_unwatch_range(uintptr_t lo, size_t len) { backend->untrack((void *
 long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
 {
     return backend->take ? backend->take(fn, ctx) : backend->collect(fn, ctx);
+}
+
+long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
+{
+    if (!backend->caps.atomic_collect) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return backend->collect(fn, ctx);
 }
 
 int tracking_arm_range(uintptr_t lo, size_t len)

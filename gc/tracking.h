@@ -30,12 +30,17 @@ void tracking_at_collection(void);
  * arm/disarm_range: selective arming; commit: arm everything at once if
  * the backend has no selective arming and some range asked for it. */
 bool tracking_can_watch(void);
+/* The backend reports only written pages (caps.precise). */
+bool tracking_precise(void);
 bool tracking_backend_uses_sigsegv(void);
 int tracking_prepare_syscall_write(void *p, size_t len);
 int tracking_watch_range(uintptr_t lo, size_t len);
 void tracking_unwatch_range(uintptr_t lo, size_t len);
 long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
 int tracking_arm_range(uintptr_t lo, size_t len);
+/* The backend's atomic collect (report and re-arm), -1 with errno ENOTSUP
+ * when its collect is not atomic with respect to writers. */
+long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
 int tracking_disarm_range(uintptr_t lo, size_t len);
 void tracking_arm_commit(void);
 /* Pages whose contents changed but were not reported dirty, so far. */

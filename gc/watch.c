@@ -178,10 +178,51 @@ void watch_push_dirty(void)
     }
 }
 
+/* ---- precleaning ---------------------------------------------------------- */
+
+static void on_preclean(void *ctx, void *addr, size_t len)
+{
+    size_t *pages = ctx;
+    for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end; a += PAGE_SIZE) {
+        struct chunk *c = chunk_of(a);
+        if (!c || !page_bit(c->watch, page_index(c, a)))
+            continue;
+        uintptr_t lo = 0, hi = 0;
+        push_page(c, page_index(c, a), &lo, &hi);
+        if (lo < hi)
+            mark_push_root_range(lo, hi);
+        ++*pages;
+    }
+}
+
+size_t watch_preclean(void)
+{
+    size_t pages = 0;
+    if (enabled && tracking_collect_atomic(on_preclean, &pages) < 0)
+        return SIZE_MAX;
+    return pages;
+}
+
 /* ---- arming ------------------------------------------------------------ */
 
+/* Any mark bit in granules [from, to) of c. */
+static bool any_mark(const struct chunk *c, size_t from, size_t to)
+{
+    while (from < to) {
+        size_t w = from >> 6, lo = from & 63, hi = to - (w << 6) < 64 ? to - (w << 6) : 64;
+        uint64_t m = (hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1);
+        if (atomic_load_explicit(&c->mark[w], memory_order_relaxed) & m)
+            return true;
+        from = (w << 6) + hi;
+    }
+    return false;
+}
+
 /* Pages of block b (head descriptor) that hold a marked normal object, as
- * bits in want (indexed by page in the chunk). */
+ * bits in want (indexed by page in the chunk).  Marks sit on an object's
+ * first granule: page i holds a marked object if a mark lies in the page
+ * or less than one object size before it.  Word-wide tests, so a heap of
+ * small objects costs a few loads a page. */
 static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
 {
     size_t first = pd_index(b);
@@ -194,13 +235,14 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
                 page_set(want, i);
         return;
     }
-    size_t size = b->objsize;
-    for (size_t k = 0; k < b->nobjs; k++) {
-        uintptr_t obj = base + k * size;
-        if (!marked(c, obj))
-            continue;
-        size_t p0 = page_index(c, obj), p1 = page_index(c, obj + size - 1);
-        for (size_t i = p0; i <= p1; i++)
+    size_t g0 = granule_bit(c, base), reach = (b->objsize >> GRANULE_SHIFT) - 1;
+    size_t end = g0 + (size_t)b->nobjs * (b->objsize >> GRANULE_SHIFT);
+    for (size_t i = first; i < first + b->npages; i++) {
+        size_t ps = i * GRANULES_PER_PAGE, pe = ps + GRANULES_PER_PAGE;
+        size_t from = ps >= g0 + reach ? ps - reach : g0;
+        if (pe > end)
+            pe = end;
+        if (from < pe && any_mark(c, from, pe))
             page_set(want, i);
     }
 }
@@ -276,15 +318,17 @@ static void update_chunk(struct chunk *c)
     memset(want, 0, bytes);
     if (c->single) {
         struct page_desc *b = &c->pd[c->first];
-        if (b->state == PS_LARGE)
+        if (b->state == PS_LARGE) {
             block_want(c, b, want);
+            b->flags &= ~(PF_YOUNG | PF_FRESH);
+        }
     } else {
         for (size_t i = c->first; i < c->npages;) {
             struct page_desc *b = &c->pd[i];
             size_t n = b->npages ? b->npages : 1;
             if (b->state == PS_SMALL || b->state == PS_LARGE) {
                 block_want(c, b, want);
-                b->flags &= ~PF_YOUNG;
+                b->flags &= ~(PF_YOUNG | PF_FRESH);
             }
             i += n;
         }
@@ -345,5 +389,60 @@ void watch_update(bool full)
     tracking_arm_commit();
 }
 
+/* Every page of a block of the normal kind: the start of an incremental
+ * cycle, when any of them may be scanned before the program writes it. */
+static void block_all(struct chunk *c, struct page_desc *b, uint64_t *want)
+{
+    if (b->kind != KIND_NORMAL)
+        return;
+    size_t first = pd_index(b), n = c->single ? c->npages - first : b->npages;
+    for (size_t i = first; i < first + n; i++)
+        page_set(want, i);
+}
+
+void watch_arm_all(void)
+{
+    if (!enabled)
+        return;
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
+        uint64_t *want = small;
+        size_t bytes = page_words(c) * 8;
+        if (bytes > sizeof small && !(want = os_map(bytes)))
+            report_fatal("out of memory arming the heap");
+        memset(want, 0, bytes);
+        for (size_t i = c->first; i < c->npages;) {
+            struct page_desc *b = &c->pd[i];
+            if (b->state == PS_SMALL || b->state == PS_LARGE)
+                block_all(c, b, want);
+            if (c->single)
+                break;
+            i += b->npages ? b->npages : 1;
+        }
+        apply(c, want, c->first, c->npages);
+        if (want != small)
+            os_unmap(want, bytes);
+    }
+    tracking_arm_commit();
+}
+
+void watch_settle_fresh(struct page_desc *b)
+{
+    if (!enabled || !b || !(b->flags & PF_FRESH) || b->state != PS_SMALL)
+        return;
+    struct chunk *c = chunk_of_pd(b);
+    size_t first = pd_index(b);
+    for (size_t i = first; i < first + b->npages; i++)
+        if (!page_bit(c->watch, i)) {
+            page_set(c->watch, i);
+            watched++;
+        }
+    if (tracking_arm_range(pd_addr(b), (size_t)b->npages * PAGE_SIZE) != 0)
+        tracking_arm_commit();
+    /* Armed before the marker may scan it: writes from here on are seen. */
+    __atomic_and_fetch(&b->flags, (uint8_t)~PF_FRESH, __ATOMIC_RELEASE);
+}
+
 size_t watch_last_rescanned(void) { return rescanned; }
 size_t watch_pages_watched(void) { return watched; }
+

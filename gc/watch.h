@@ -47,6 +47,22 @@ void watch_push_dirty(void);
  * rebuilt); else only the young blocks' pages and the rescanned ones. */
 void watch_update(bool full);
 
+/* The start of an incremental cycle: arm every page of every block of the
+ * normal kind (the world may run: no object has been scanned yet). */
+void watch_arm_all(void);
+
+/* Heap lock and the marking step lock held, an incremental cycle running,
+ * the world running: take the watched pages written so far and re-arm
+ * them in one atomic step (the backend's collect), and push their marked
+ * objects for the concurrent marker.  Returns the pages taken; SIZE_MAX
+ * when the backend cannot do it atomically (the final pause does it all). */
+size_t watch_preclean(void);
+
+/* Heap lock held, an incremental cycle running: b (may be NULL) was made
+ * fresh during the cycle and is now full; arm its pages and let the
+ * concurrent marker scan its objects like any other. */
+void watch_settle_fresh(struct page_desc *b);
+
 /* Counters for the statistics: pages armed and rescanned in the last
  * collection. */
 size_t watch_last_rescanned(void);

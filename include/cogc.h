@@ -120,6 +120,15 @@ COGC_API int cogc_prepare_syscall_write(void *p, size_t len);
 COGC_API int cogc_set_generational(int on);
 COGC_API int cogc_get_generational(void);
 
+/* Incremental mode (see COGC_INCREMENTAL): full collections mark while
+ * the program runs, on a background marker thread (in allocation-paced
+ * steps on one CPU), between two short pauses.  cogc_enable_incremental()
+ * is cogc_set_incremental(1).  Returns 0, or -1 with errno ENOTSUP when the
+ * dirty-bit backend cannot watch the heap (a warning says why). */
+COGC_API int cogc_set_incremental(int on);
+COGC_API int cogc_get_incremental(void);
+COGC_API int cogc_enable_incremental(void);
+
 /* ---- Object queries ------------------------------------------------- */
 
 /* Start of the allocated object containing p (p may point inside it), or

@@ -131,22 +131,6 @@ static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int ro
     return bad + check_old(o, n);
 }
 
-static int backend_ok(void)
-{
-    const char *want = getenv("COGC_DIRTY");
-    struct cogc_stats st;
-    if (cogc_init() != 0) {
-        perror("cogc_init");
-        exit(1);
-    }
-    cogc_get_stats(&st, sizeof st);
-    if (want && *want && strcmp(want, st.dirty_backend) != 0) {
-        printf("SKIP: COGC_DIRTY=%s is not available here (running on %s)\n", want, st.dirty_backend);
-        return 0;
-    }
-    return 1;
-}
-
 START_TEST(one_mutator_old_to_young)
 {
     enum { N = 20000 };
@@ -248,8 +232,7 @@ END_TEST
 
 int main(void)
 {
-    if (!backend_ok())
-        return 77;
+    tu_require_dirty_backend();
     struct cogc_stats st;
     cogc_get_stats(&st, sizeof st);
     printf("gen_stress: backend %s, generational %d\n", st.dirty_backend, cogc_get_generational());
