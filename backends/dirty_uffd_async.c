@@ -15,6 +15,8 @@
 #include "dirty_impl.h"
 #include "linux_compat.h"
 
+#include <valgrind/memcheck.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -100,6 +102,10 @@ static long scan(uintptr_t s, uintptr_t e, bool rearm, dirty_run_fn fn, void *ct
         a.return_mask = PAGE_IS_WRITTEN;
         long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
         atomic_fetch_add(&st.scan_calls, 1);
+        /* Valgrind does not know this ioctl: tell memcheck what it wrote. */
+        if (n > 0)
+            VALGRIND_MAKE_MEM_DEFINED(vec, (size_t)n * sizeof *vec);
+        VALGRIND_MAKE_MEM_DEFINED(&a.walk_end, sizeof a.walk_end);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -180,6 +186,8 @@ static int ua_probe(char *why, size_t len)
                             .vec = (uintptr_t)v, .vec_len = 4, .category_mask = PAGE_IS_WRITTEN,
                             .return_mask = PAGE_IS_WRITTEN};
     long n = ioctl(pm, PAGEMAP_SCAN, &a);
+    if (n > 0)
+        VALGRIND_MAKE_MEM_DEFINED(v, (size_t)n * sizeof v[0]);
     if (n < 0) {
         dirty_why(why, len, "uffd-async: PAGEMAP_SCAN ioctl failed: %s%s", strerror(errno),
                   errno == ENOTTY ? " (needs Linux >= 6.7)" : "");
