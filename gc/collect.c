@@ -153,6 +153,12 @@ static bool choose_minor(enum collect_reason why)
     return promoted < budget;
 }
 
+/* Marking less than this is done by one marker: waking helpers and their
+ * termination handshake cost more than they save, and on a loaded machine
+ * waiting for a helper to be scheduled can cost milliseconds. */
+#define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
+static uint64_t last_minor_marked = UINT64_MAX;
+
 static void verify_marks(const char *kind)
 {
     if (!option(OPT_VERIFY))
@@ -170,7 +176,9 @@ static void finish_bookkeeping(struct gc_record *rec)
 {
     ncollections++;
     since_last = 0;
+    rec->marked = rec->live;
     if (rec->kind == PAUSE_MINOR) {
+        last_minor_marked = rec->marked;
         nminor++;
         adapt_nursery(rec->pause_ns);
         promoted += rec->live;
@@ -209,7 +217,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, stru
     if (minor)
         watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    rec->live = mark_run(markers);
+    rec->live = mark_run(minor && last_minor_marked < PARALLEL_MIN_BYTES ? 1 : markers);
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
     verify_marks(minor ? "minor" : "full");
@@ -267,7 +275,9 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     alloc_mark_heap_roots(true);
     watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    rec->live = mark_run(markers);
+    /* Marking done concurrently leaves little: helpers would cost more to
+     * wake (and, on a busy machine, to get scheduled) than they save. */
+    rec->live = mark_run(mark_pending_bytes() < PARALLEL_MIN_BYTES ? 1 : markers);
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
     verify_marks("incremental");

@@ -701,6 +701,14 @@ size_t mark_step(size_t budget)
 
 bool mark_pending(void) { return markers[0].top != 0; }
 
+uint64_t mark_pending_bytes(void)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < markers[0].top; i++)
+        n += markers[0].stack[i].hi - markers[0].stack[i].lo;
+    return n + (uint64_t)deferred.n * 64;
+}
+
 void mark_begin_final(void)
 {
     markers[0].defer_fresh = false;

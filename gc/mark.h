@@ -44,6 +44,8 @@ void mark_begin_concurrent(void);
 void mark_scan_roots(void);
 size_t mark_step(size_t budget);
 bool mark_pending(void);
+/* Bytes waiting on the concurrent marker's stack (and an estimate for the deferred objects). */
+uint64_t mark_pending_bytes(void);
 void mark_begin_final(void);
 size_t mark_deferred_count(void);
 

@@ -14,7 +14,9 @@ enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, NPAUSE_KIND
 struct gc_record {
     const char *reason;
     uint64_t pause_ns, mark_ns;
-    uint64_t in_use_before, mapped, live;
+    uint64_t in_use_before, mapped;
+    uint64_t live;    /* live after: for a minor collection, the old generation now */
+    uint64_t marked;  /* bytes this collection marked (a minor one: the survivors) */
     unsigned markers;
     enum pause_kind kind;
     size_t rescanned;      /* dirty watched pages taken (rescanned by a minor collection) */
