@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "collect.h"
+#include "finalize.h"
 #include "alloc.h"
 #include "chunk.h"
 #include "lock.h"
@@ -45,9 +46,11 @@ void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
 
+int collect_disabled;
+
 void collect_maybe_locked(void)
 {
-    if (since_last >= trigger)
+    if (since_last >= trigger && !collect_disabled)
         collect_locked(COLLECT_TRIGGER);
 }
 
@@ -85,6 +88,7 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
     rec.live = mark_run(markers);
     rec.mark_ns = os_now_ns() - t1;
     rec.markers = mark_markers_used();
+    rec.live = finalize_after_mark(markers, rec.live);
     if (option(OPT_VERIFY)) {
         size_t nroots;
         const struct verify_root *roots = mark_roots(&nroots);

@@ -14,5 +14,7 @@ void collect_note_allocated(size_t bytes);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
+/* cogc_disable count: triggered collections are skipped while positive. */
+extern int collect_disabled;
 
 #endif
