@@ -243,3 +243,15 @@ COGC_API int cogc_set_markers(unsigned n)
 }
 
 COGC_API void cogc_set_warn_proc(cogc_warn_proc proc) { report_set_proc(proc); }
+
+COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg)
+{
+    if (cogc_init() != 0)
+        return NULL;
+    heap_lock();
+    void *r = fn(arg);
+    heap_unlock();
+    return r;
+}
+
+COGC_API int cogc_thread_is_registered(void) { return tl_state.self != NULL; }

@@ -75,35 +75,65 @@ static bool is_marked(uintptr_t obj)
     return c && bit_test(c->mark, granule_bit(c, obj));
 }
 
+static struct {
+    uintptr_t *v;
+    size_t n, cap;
+} trace_work;                        /* traced objects marked, not yet traced */
+static size_t untraced;              /* traced objects not traced this epoch */
+
 /* Mark the object v points into (interior pointers count), and what it
- * reaches at the next mark_run. */
+ * reaches at the next mark_run; a traced object is queued for tracing. */
 static void push_word(uintptr_t v)
 {
     struct object_ref o;
     if (object_find(v, true, &o) != OBJ_FOUND || is_marked(o.start))
         return;
-    if (o.block->kind == KIND_ATOMIC)
-        mark_set(o.start);
-    else
+    if (o.block->kind != KIND_ATOMIC) {
         mark_push_root_object(o.start, o.size);
+        return;
+    }
+    mark_set(o.start);
+    /* A traced object the queue cannot take is found by the table scan. */
+    if (untraced && addrmap_find(&traced, o.start))
+        VEC_PUSH(trace_work, o.start);
 }
 
 /* The traced object's procedure reports its pointers here. */
 COGC_API void cogc_trace_mark(const void *p) { push_word((uintptr_t)p); }
+
+static void trace(struct addrmap_entry *e)
+{
+    e->v[2] = epoch;
+    untraced--;
+    ((cogc_trace_fn)e->v[0])((void *)addrmap_key_addr(e), (void *)e->v[1]);
+}
+
+static size_t trace_queued(void)
+{
+    size_t called = 0;
+    while (trace_work.n) {
+        struct addrmap_entry *e = addrmap_find(&traced, trace_work.v[--trace_work.n]);
+        if (e && e->v[2] != epoch) {
+            trace(e);
+            called++;
+        }
+    }
+    return called;
+}
 
 /* mark_run, then trace every newly marked traced object, until none. */
 static uint64_t mark_fixpoint(unsigned markers)
 {
     uint64_t live = mark_run(markers);
     for (;;) {
-        size_t called = 0;
-        ADDRMAP_FOREACH(&traced, e) {
-            uintptr_t obj = addrmap_key_addr(e);
-            if (e->v[2] == epoch || !is_marked(obj))
-                continue;
-            e->v[2] = epoch;
-            ((cogc_trace_fn)e->v[0])((void *)obj, (void *)e->v[1]);
-            called++;
+        size_t called = trace_queued();
+        if (untraced) {
+            ADDRMAP_FOREACH(&traced, e) {
+                if (e->v[2] == epoch || !is_marked(addrmap_key_addr(e)))
+                    continue;
+                trace(e);
+                called += 1 + trace_queued();
+            }
         }
         if (!called)
             return live;
@@ -199,6 +229,8 @@ static void queue_ready(struct addrmap_entry *e)
 uint64_t finalize_after_mark(unsigned markers, uint64_t live)
 {
     epoch++;
+    untraced = traced.used;
+    trace_work.n = 0;
     if (start_callback)
         start_callback();
     if (!fins.used && !short_links.used && !long_links.used && !traced.used && queue_head == queue.n)

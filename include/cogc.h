@@ -315,6 +315,14 @@ COGC_API void cogc_trace_mark(const void *p);
 COGC_API void cogc_disable(void);
 COGC_API void cogc_enable(void);
 
+/* Run fn(arg) with the heap lock held: no collection runs meanwhile and
+ * disappearing links do not change.  fn must not allocate, free, or call
+ * into cogc (it would deadlock).  Returns fn's result. */
+COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg);
+
+/* 1 if the calling thread is registered, else 0. */
+COGC_API int cogc_thread_is_registered(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -269,8 +269,6 @@ GC_API GC_finalizer_notifier_proc GC_CALL GC_get_finalizer_notifier(void);
 /* ---- Locking and threads -------------------------------------------- */
 typedef void *(GC_CALLBACK *GC_fn_type)(void *client_data);
 GC_API void *GC_CALL GC_call_with_alloc_lock(GC_fn_type fn, void *client_data) GC_ATTR_NONNULL(1);
-GC_API void GC_CALL GC_alloc_lock(void);
-GC_API void GC_CALL GC_alloc_unlock(void);
 
 struct GC_stack_base {
     void *mem_base;   /* the cold end of the stack (highest address on x86-64) */

@@ -73,9 +73,10 @@ GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_debug_generic_or_sp
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_kind(size_t lb, int k);
 GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_kind_global(size_t lb, int k);
 
-/* Mark bits are the collector's: GC_is_marked answers for the object
- * containing p during a mark procedure (1 if it is known reachable), and
- * setting or clearing them from outside is ignored. */
+/* Mark bits are the collector's own: GC_is_marked returns 1 for any
+ * object of the heap (so a procedure that marks a value only when its key
+ * is marked keeps both: never less than bdwgc keeps), 0 elsewhere; setting
+ * or clearing them from outside is ignored. */
 GC_API int GC_CALL GC_is_marked(const void *p);
 GC_API void GC_CALL GC_set_mark_bit(const void *p);
 GC_API void GC_CALL GC_clear_mark_bit(const void *p);
