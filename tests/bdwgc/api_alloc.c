@@ -58,7 +58,9 @@ START_TEST(malloc_family)
     ck_assert_uint_ge(GC_size(keep), sizeof *keep);
     ck_assert_uint_ge(GC_size(big), 1 << 20);
     ck_assert_ptr_null(GC_base(&keep));
-    ck_assert_ptr_null(GC_base(malloc(16)));
+    void *foreign = malloc(16);
+    ck_assert_ptr_null(GC_base(foreign));
+    free(foreign);
     /* realloc keeps contents */
     keep = GC_REALLOC(keep, 4 * sizeof *keep);
     ck_assert_uint_eq(keep->payload[0], 0x8000000000001000ul + 9999);
