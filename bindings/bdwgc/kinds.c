@@ -162,11 +162,16 @@ GC_API void GC_CALL GC_generic_malloc_many(size_t lb, int k, void **result)
     if (n > MANY_MAX)
         n = MANY_MAX;
     size_t got = 0;
-    for (; got < n; got++) {
-        objs[got] = GC_generic_malloc(lb, k);
-        if (!objs[got])
-            break;
+    if (k == NORMAL || k == PTRFREE) {
+        shim_ensure();
+        for (; got < n; got++)
+            if (!(objs[got] = k == NORMAL ? cogc_malloc(lb) : cogc_malloc_atomic(lb)))
+                break;
     }
+    if (!got)
+        for (; got < n; got++)
+            if (!(objs[got] = GC_generic_malloc(lb, k)))
+                break;
     void *head = NULL;
     while (got > 0) {
         void *o = objs[--got];
