@@ -121,13 +121,19 @@ static size_t trace_queued(void)
     return called;
 }
 
-/* mark_run, then trace every newly marked traced object, until none. */
+static uint64_t scanned_at;          /* bytes marked at the last table scan */
+
+/* mark_run, then trace every newly marked traced object, until none.  The
+ * table is scanned only when marking found something since the last scan
+ * (mark_run's count is cumulative): traced objects reached otherwise come
+ * through trace_work. */
 static uint64_t mark_fixpoint(unsigned markers)
 {
     uint64_t live = mark_run(markers);
     for (;;) {
         size_t called = trace_queued();
-        if (untraced) {
+        if (untraced && live != scanned_at) {
+            scanned_at = live;
             ADDRMAP_FOREACH(&traced, e) {
                 if (e->v[2] == epoch || !is_marked(addrmap_key_addr(e)))
                     continue;
@@ -231,6 +237,7 @@ uint64_t finalize_after_mark(unsigned markers, uint64_t live)
     epoch++;
     untraced = traced.used;
     trace_work.n = 0;
+    scanned_at = UINT64_MAX;
     if (start_callback)
         start_callback();
     if (!fins.used && !short_links.used && !long_links.used && !traced.used && queue_head == queue.n)
