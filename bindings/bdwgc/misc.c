@@ -99,6 +99,17 @@ void shim_init(void)
     if (!shim_ready) {
         cogc_init();
         cogc_set_collect_callback(on_collect);
+        /* bdwgc's own variable for the number of markers, honoured as it
+         * would be (COGC_MARKERS still applies when GC_MARKERS is unset). */
+        const char *m = getenv("GC_MARKERS");
+        if (m && *m) {
+            char *end;
+            unsigned long n = strtoul(m, &end, 10);
+            if (*end || n < 1 || n > 64)
+                fprintf(stderr, "GC Warning: GC_MARKERS=%s is not a number of markers (1..64); ignored\n", m);
+            else
+                cogc_set_markers((unsigned)n);
+        }
         if (GC_finalize_on_demand)
             cogc_set_finalize_on_demand(1);
         if (GC_finalizer_notifier)

@@ -124,6 +124,10 @@ START_TEST(reclaims_garbage)
     struct GC_prof_stats_s ps;
     ck_assert_uint_gt(GC_get_prof_stats(&ps, sizeof ps), 0);
     ck_assert_uint_eq(ps.heapsize_full, GC_get_heap_size());
+    /* GC_MARKERS, when set, is the number of markers used */
+    const char *m = getenv("GC_MARKERS");
+    if (m)
+        ck_assert_uint_eq(ps.markers_m1 + 1, strtoul(m, NULL, 10));
     ck_assert_uint_ge(GC_get_memory_use(), 1);
 }
 END_TEST
