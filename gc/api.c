@@ -5,6 +5,7 @@
 #include "block.h"
 #include "chunk.h"
 #include "collect.h"
+#include "finalize.h"
 #include "lock.h"
 #include "mark.h"
 #include "options.h"
@@ -52,8 +53,11 @@ COGC_API int cogc_init(void)
 static inline void *allocate(size_t size, enum kind k)
 {
     void *p = alloc_fast(size, k);
-    if (unlikely(!p))
+    if (unlikely(!p)) {
         p = alloc_slow(size, k);
+        if (unlikely(finalize_work))
+            finalize_poll();
+    }
     if (p)
         vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
     return p;
@@ -92,6 +96,7 @@ COGC_API void cogc_free(void *p)
         report_misuse("cogc_free(%p) before any allocation: not a cogc object; ignored", p);
         return;
     }
+    finalize_forget((uintptr_t)p);
     alloc_free(p);
 }
 
@@ -102,6 +107,29 @@ COGC_API void cogc_collect(void)
     heap_lock();
     alloc_flush_counts(&tl_state);
     collect_locked(COLLECT_EXPLICIT);
+    heap_unlock();
+    if (finalize_work)
+        finalize_poll();
+}
+
+COGC_API void cogc_disable(void)
+{
+    if (cogc_init() != 0)
+        return;
+    heap_lock();
+    collect_disabled++;
+    heap_unlock();
+}
+
+COGC_API void cogc_enable(void)
+{
+    if (cogc_init() != 0)
+        return;
+    heap_lock();
+    if (collect_disabled > 0)
+        collect_disabled--;
+    else
+        report_misuse("cogc_enable without a matching cogc_disable; ignored");
     heap_unlock();
 }
 
@@ -287,3 +315,15 @@ COGC_API int cogc_set_markers(unsigned n)
 }
 
 COGC_API void cogc_set_warn_proc(cogc_warn_proc proc) { report_set_proc(proc); }
+
+COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg)
+{
+    if (cogc_init() != 0)
+        return NULL;
+    heap_lock();
+    void *r = fn(arg);
+    heap_unlock();
+    return r;
+}
+
+COGC_API int cogc_thread_is_registered(void) { return tl_state.self != NULL; }

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "collect.h"
+#include "finalize.h"
 #include "alloc.h"
 #include "chunk.h"
 #include "lock.h"
@@ -101,6 +102,8 @@ void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
 
+int collect_disabled;
+
 /* Bytes the program may allocate while a cycle marks before the final
  * pause is forced: what a stop-the-world full collection would have let it
  * allocate after the last one (no minor collection runs during a cycle;
@@ -114,7 +117,7 @@ static size_t cycle_allowance(void)
 void collect_maybe_locked(void)
 {
     if (!incremental_marking()) {
-        if (since_last >= trigger)
+        if (since_last >= trigger && !collect_disabled)
             collect_locked(COLLECT_TRIGGER);
         return;
     }
@@ -220,6 +223,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, stru
     rec->live = mark_run(minor && last_minor_marked < PARALLEL_MIN_BYTES ? 1 : markers);
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
+    rec->live = finalize_after_mark(rec->markers, rec->live);
     verify_marks(minor ? "minor" : "full");
     alloc_after_mark();
     watch_update(!minor);
@@ -280,6 +284,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->live = mark_run(mark_pending_bytes() < PARALLEL_MIN_BYTES ? 1 : markers);
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
+    rec->live = finalize_after_mark(rec->markers, rec->live);
     verify_marks("incremental");
     alloc_after_mark();
     watch_update(true);

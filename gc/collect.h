@@ -24,5 +24,7 @@ void collect_set_markers(unsigned n);
  * dirty-bit backend cannot watch the heap. */
 bool collect_set_generational(bool on);
 bool collect_generational(void);
+/* cogc_disable count: triggered collections are skipped while positive. */
+extern int collect_disabled;
 
 #endif

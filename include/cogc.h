@@ -239,6 +239,120 @@ COGC_API int cogc_set_markers(unsigned n);
 typedef void (*cogc_warn_proc)(const char *msg);
 COGC_API void cogc_set_warn_proc(cogc_warn_proc proc);
 
+
+/* ---- Finalization and weak references -------------------------------- */
+
+/* A finalizer: called once with the object that became unreachable and
+ * the data given at registration. */
+typedef void (*cogc_finalizer_fn)(void *obj, void *data);
+
+enum cogc_finalize_mode {
+    /* Objects reachable from an unreachable finalizable object are
+     * finalized after it: if A points to B and both become unreachable,
+     * A's finalizer runs at one collection and B's at a later one, once A
+     * is gone.  An object that reaches itself (a cycle through finalizable
+     * objects) is reported through the warning procedure and never
+     * finalized. */
+    COGC_FINALIZE_ORDERED = 0,
+    /* Finalized as soon as it is unreachable, whatever points to it or it
+     * points to (cycles are finalized; the order within one collection is
+     * unspecified). */
+    COGC_FINALIZE_NO_ORDER = 1,
+    /* Like ORDERED, but pointers from the object into itself are ignored
+     * (a self-reference does not prevent finalization). */
+    COGC_FINALIZE_IGNORE_SELF = 2,
+};
+
+/* Register fn(obj, data) to run when obj becomes unreachable (fn == NULL
+ * removes the registration).  obj must be the start of a live collectable
+ * object, else -1 with errno = EINVAL.  A previous registration is
+ * replaced; its function and data go to *old_fn / *old_data (NULL if none;
+ * either pointer may be NULL).  `data` is a root while registered: what it
+ * points to stays alive (pointing it at obj itself means obj is never
+ * finalized).  When obj is found unreachable its registration is removed,
+ * obj and everything it reaches are kept, and the call is queued; it runs
+ * outside every collector lock, on the first thread that allocates
+ * through the slow path or calls cogc_collect afterwards, or, in
+ * finalize-on-demand mode, on whichever thread calls
+ * cogc_invoke_finalizers.  The finalizer may store obj somewhere
+ * (resurrection): obj then stays, and is not finalized again unless
+ * registered again.  Returns 0, or -1 with errno (EINVAL, ENOMEM).
+ * cogc_free(obj) drops the registration. */
+COGC_API int cogc_register_finalizer(void *obj, cogc_finalizer_fn fn, void *data, int mode,
+                                     cogc_finalizer_fn *old_fn, void **old_data);
+
+/* Disappearing links: *link is set to NULL by the collector when obj
+ * (anything inside an object of the heap; a target outside the heap is
+ * never cleared) becomes unreachable.  A "short" link is cleared at the
+ * collection that finds obj unreachable, before obj's finalizer runs (even
+ * if the finalizer resurrects obj).  A "long" link is cleared only when obj
+ * is really reclaimed: after its finalizer ran and it became unreachable
+ * again.  The link itself does not keep obj alive.  `link` must be
+ * pointer-aligned (else -1, EINVAL); if it lies in a heap object that is
+ * collected, the registration goes with it; anywhere else, the program
+ * must unregister it before that memory is reused.  Register returns 0, 1
+ * if link was already registered (left unchanged), -1 with errno.
+ * Unregister returns 1 if link was registered, else 0.  Move re-registers
+ * the link at new_link: 0, 1 if new_link is already registered (nothing
+ * changed), -1 with errno = ENOENT if link is not registered. */
+COGC_API int cogc_register_disappearing_link(void **link, const void *obj);
+COGC_API int cogc_unregister_disappearing_link(void **link);
+COGC_API int cogc_move_disappearing_link(void **link, void **new_link);
+COGC_API int cogc_register_long_link(void **link, const void *obj);
+COGC_API int cogc_unregister_long_link(void **link);
+COGC_API int cogc_move_long_link(void **link, void **new_link);
+
+/* Finalize on demand (1): queued finalizers run only when the program calls
+ * cogc_invoke_finalizers; the notifier (if set) is called, outside the
+ * collector's locks, on the next allocation slow path or cogc_collect after
+ * a collection queued new finalizers.  Default 0: they run there
+ * automatically (never recursively: a finalizer that allocates does not
+ * start the others). */
+COGC_API void cogc_set_finalize_on_demand(int on);
+COGC_API int cogc_get_finalize_on_demand(void);
+typedef void (*cogc_finalizer_notifier)(void);
+COGC_API void cogc_set_finalizer_notifier(cogc_finalizer_notifier fn);
+COGC_API cogc_finalizer_notifier cogc_get_finalizer_notifier(void);
+/* Run every queued finalizer on the calling thread; returns how many ran. */
+COGC_API size_t cogc_invoke_finalizers(void);
+/* Finalizers queued and not yet run. */
+COGC_API size_t cogc_finalizers_pending(void);
+
+/* Called once during every collection (world stopped, heap lock held,
+ * after marking): it must not allocate, lock, or call into cogc.  NULL
+ * removes it. */
+typedef void (*cogc_collect_callback)(void);
+COGC_API void cogc_set_collect_callback(cogc_collect_callback fn);
+COGC_API cogc_collect_callback cogc_get_collect_callback(void);
+
+/* ---- Traced objects (a mark procedure of the program's own) ---------- */
+
+/* A zero-filled object that the collector never scans: whenever a
+ * collection finds it reachable, it calls fn(obj, env) once (world
+ * stopped, heap lock held: fn must not allocate, lock or call into cogc
+ * other than cogc_trace_mark and cogc_size), and fn calls cogc_trace_mark
+ * for each pointer of obj that must keep its target alive (weak parts are
+ * simply not reported).  NULL with errno (EINVAL for a NULL fn, ENOMEM). */
+typedef void (*cogc_trace_fn)(void *obj, void *env);
+COGC_API void *cogc_malloc_traced(size_t size, cogc_trace_fn fn, void *env) COGC_MALLOC_ATTR(1);
+/* Inside a cogc_trace_fn only: keep the object p points into alive (and
+ * scan it, or trace it if it is itself a traced object). */
+COGC_API void cogc_trace_mark(const void *p);
+
+/* Collections triggered by allocation are skipped while the count of
+ * cogc_disable calls exceeds that of cogc_enable calls (explicit
+ * cogc_collect and out-of-memory collections still run). */
+COGC_API void cogc_disable(void);
+COGC_API void cogc_enable(void);
+
+/* Run fn(arg) with the heap lock held: no collection runs meanwhile and
+ * disappearing links do not change.  fn must not allocate, free, or call
+ * into cogc (it would deadlock).  Returns fn's result. */
+COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg);
+
+/* 1 if the calling thread is registered, else 0. */
+COGC_API int cogc_thread_is_registered(void);
+
 #ifdef __cplusplus
 }
 #endif

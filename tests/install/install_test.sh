@@ -25,4 +25,13 @@ cmake -S "$src_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix"
 cmake --build "$work/build" >/dev/null
 LD_LIBRARY_PATH="$lib" "$work/build/consumer_shared"
 "$work/build/consumer_static"
-echo "install: pkg-config and find_package(cogc) consumers built and ran"
+# bdwgc API: pkg-config bdw-gc, the installed gc.h and libgc.so.1
+cc -O2 $cflags -o "$work/bdwgc" "$src_dir/consumer/bdwgc_main.c" $(pkg-config --cflags --libs bdw-gc) \
+   -Wl,-rpath,"$lib"
+ldd "$work/bdwgc" | grep -q "$lib/*libgc.so.1" || { echo "bdwgc consumer does not load $lib/libgc.so.1"; ldd "$work/bdwgc"; exit 1; }
+"$work/bdwgc"
+# C++ allocator header
+c++ -O2 -std=c++17 $cflags -o "$work/cxx" "$src_dir/consumer/cxx_main.cpp" $(pkg-config --cflags --libs cogc) \
+   -Wl,-rpath,"$lib"
+"$work/cxx"
+echo "install: pkg-config (cogc, bdw-gc), C++ and find_package(cogc) consumers built and ran"

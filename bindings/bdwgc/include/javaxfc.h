@@ -1,0 +1,2 @@
+/* javaxfc.h - traditional include path; see gc/javaxfc.h. */
+#include "gc/javaxfc.h"
