@@ -21,6 +21,8 @@ static size_t trigger;
 static uint64_t ncollections;
 static unsigned markers;
 static volatile bool ready;
+static bool automatic = true;
+void (*collect_inspect_fn)(void);
 
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
@@ -43,11 +45,13 @@ int collect_init(void)
 
 void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
+void collect_set_automatic(bool on) { automatic = on; }
+
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
 
 void collect_maybe_locked(void)
 {
-    if (since_last >= trigger)
+    if (since_last >= trigger && automatic)
         collect_locked(COLLECT_TRIGGER);
 }
 
@@ -57,6 +61,7 @@ static const char *reason_name(enum collect_reason why)
     case COLLECT_EXPLICIT: return "explicit";
     case COLLECT_TRIGGER: return "allocation";
     case COLLECT_OUT_OF_MEMORY: return "out-of-memory";
+    case COLLECT_INSPECT: return "inspect";
     }
     return "?";
 }
@@ -92,7 +97,10 @@ __attribute__((noinline)) void collect_locked(enum collect_reason why)
         if (bad)
             report_fatal("COGC_VERIFY: %zu reachable objects were not marked (see above)", bad);
     }
-    alloc_after_mark();
+    if (why == COLLECT_INSPECT && collect_inspect_fn)
+        collect_inspect_fn();
+    else
+        alloc_after_mark();
     tracking_at_collection();
 
     threads_start_world();

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum collect_reason { COLLECT_EXPLICIT, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY };
+enum collect_reason { COLLECT_EXPLICIT, COLLECT_TRIGGER, COLLECT_OUT_OF_MEMORY, COLLECT_INSPECT };
 
 bool collector_ready(void);
 int collect_init(void);
@@ -14,5 +14,11 @@ void collect_note_allocated(size_t bytes);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
+/* false: collections run only when asked (and at the heap limit). */
+void collect_set_automatic(bool on);
+/* COLLECT_INSPECT marks only: after marking, with the world still
+ * stopped, `collect_inspect_fn` sees the marks, and nothing is swept or
+ * freed (the leak report of bindings/malloc). */
+extern void (*collect_inspect_fn)(void);
 
 #endif
