@@ -3,7 +3,7 @@
 # only those that are missing.  Runs as root (apt-get), as on our machines.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libatomic-ops-dev libunwind-dev check valgrind libgc-dev
-      python3 perl sqlite3 git busybox-static)
+      python3 perl sqlite3 git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
