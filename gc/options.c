@@ -53,6 +53,7 @@ const struct option_desc option_table[OPT_COUNT] = {
 
 static int64_t values[OPT_COUNT];
 static const char *strings[OPT_COUNT];
+static bool given[OPT_COUNT];
 static int initialised;
 
 static int parse_size(const char *s, int64_t *out)
@@ -154,6 +155,7 @@ void options_init(void)
         const char *s = secure_getenv(d->env);
         if (!s)
             continue;
+        given[i] = true;
         int64_t v;
         if (option_parse(d, s, &v) == 0) {
             values[i] = v;
@@ -174,5 +176,7 @@ void options_init(void)
 int64_t option(enum option_id id) { return values[id]; }
 
 const char *option_string(enum option_id id) { return strings[id]; }
+
+bool option_given(enum option_id id) { return given[id]; }
 
 void option_set(enum option_id id, int64_t value) { values[id] = value; }

@@ -3,6 +3,7 @@
 #ifndef COGC_OPTIONS_H
 #define COGC_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,8 @@ extern const struct option_desc option_table[OPT_COUNT];
 /* Parse every variable once; malformed values are reported and ignored. */
 void options_init(void);
 int64_t option(enum option_id id);
+/* The variable was set in the environment (well-formed or not). */
+bool option_given(enum option_id id);
 /* An OPT_STRING variable's text, NULL when unset or empty. */
 const char *option_string(enum option_id id);
 void option_set(enum option_id id, int64_t value);

@@ -121,6 +121,14 @@ static void init_once(void)
     /* Registered before the collector's own handlers, so these prepare
      * after the heap lock is taken (the order init takes them in). */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    /* Most programs are small and short: no chunk faulted in at once, no
+     * dirty-bit backend to set up (nothing here consumes dirty bits yet),
+     * unless asked for. */
+    options_init();
+    if (!option_given(OPT_POPULATE))
+        option_set(OPT_POPULATE, 0);
+    if (!option_given(OPT_DIRTY))
+        option_set(OPT_DIRTY, 1);   /* "none" */
     if (cogc_init() != 0)
         return;
     preload_mode = (int)option(OPT_MALLOC_MODE);
