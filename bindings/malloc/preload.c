@@ -129,6 +129,12 @@ static void init_once(void)
         option_set(OPT_POPULATE, 0);
     if (!option_given(OPT_DIRTY))
         option_set(OPT_DIRTY, 1);   /* "none" */
+    /* malloc programs free most of what they allocate: collections are
+     * spaced further apart than for a garbage-collected runtime. */
+    if (!option_given(OPT_GROWTH))
+        option_set(OPT_GROWTH, 150);
+    if (!option_given(OPT_MIN_TRIGGER))
+        option_set(OPT_MIN_TRIGGER, 32 << 20);
     if (cogc_init() != 0)
         return;
     preload_mode = (int)option(OPT_MALLOC_MODE);
