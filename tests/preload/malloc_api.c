@@ -197,6 +197,57 @@ static void test_fork(void)
     pthread_join(t, NULL);
 }
 
+/* Memory allocated before a dlopen, referenced only from the new
+ * library's data, survives collections (and its contents with it). */
+static __attribute__((noinline)) uintptr_t fill_and_keep(void (*keep)(void *))
+{
+    volatile char *p = malloc(3000);
+    CHECK(p != NULL);
+    for (int i = 0; i < 3000; i++)
+        p[i] = 0x5a;
+    keep((void *)p);
+    uintptr_t hidden = (uintptr_t)p ^ 0xffff;   /* no other reference */
+    p = NULL;
+    return hidden;
+}
+
+static __attribute__((noinline)) void scrub_stack(void)
+{
+    volatile char buf[16384];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+}
+
+static void test_dlopen(void)
+{
+    void *h = dlopen(DLOPEN_MODULE, RTLD_NOW);
+    CHECK(h != NULL);
+    if (!h)
+        return;
+    void (*keep)(void *) = (void (*)(void *))dlsym(h, "dlopen_mod_keep");
+    void **slot = dlsym(h, "dlopen_mod_slot");
+    uintptr_t hidden = fill_and_keep(keep);
+    scrub_stack();
+    void (*collect)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "cogc_collect");
+    for (int round = 0; round < 3; round++) {
+        collect();
+        for (int i = 0; i < 20000; i++) {
+            char *q = malloc(3000);   /* would reuse the object had it been freed */
+            CHECK(q != NULL && (uintptr_t)q != (hidden ^ 0xffff));
+            free(q);
+        }
+    }
+    char *back = *slot;
+    CHECK((uintptr_t)back == (hidden ^ 0xffff));
+    for (int i = 0; i < 3000; i++)
+        if (back[i] != 0x5a) {
+            CHECK(back[i] == 0x5a);
+            break;
+        }
+    free(back);
+    *slot = NULL;
+}
+
 int main(void)
 {
     cogc_base = (base_fn)dlsym(RTLD_DEFAULT, "cogc_base");
@@ -211,6 +262,7 @@ int main(void)
     test_foreign();
     test_threads();
     test_fork();
+    test_dlopen();
     if (failures)
         fprintf(stderr, "%d checks failed\n", failures);
     return failures ? 1 : 0;
