@@ -26,6 +26,8 @@ static size_t paced_at;         /* since_last at the last paced marking step */
 static uint64_t ncollections, nminor;
 static unsigned markers;
 static volatile bool ready;
+static bool automatic = true;
+void (*collect_inspect_fn)(void);
 
 /* Generational mode: marks survive minor collections (sticky), so the
  * marked objects are the old generation. */
@@ -100,6 +102,8 @@ bool collect_generational(void) { return generational; }
 
 void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
+void collect_set_automatic(bool on) { automatic = on; }
+
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
 
 int collect_disabled;
@@ -117,7 +121,7 @@ static size_t cycle_allowance(void)
 void collect_maybe_locked(void)
 {
     if (!incremental_marking()) {
-        if (since_last >= trigger && !collect_disabled)
+        if (since_last >= trigger && !collect_disabled && automatic)
             collect_locked(COLLECT_TRIGGER);
         return;
     }
@@ -138,6 +142,7 @@ static const char *reason_name(enum collect_reason why)
     case COLLECT_TRIGGER: return "allocation";
     case COLLECT_OUT_OF_MEMORY: return "out-of-memory";
     case COLLECT_CYCLE_DONE: return "marking-done";
+    case COLLECT_INSPECT: return "inspect";
     }
     return "?";
 }
@@ -148,7 +153,8 @@ static const char *reason_name(enum collect_reason why)
  * the old generation holds enough garbage to be worth a full trace). */
 static bool choose_minor(enum collect_reason why)
 {
-    if (!generational || need_full || why == COLLECT_EXPLICIT || why == COLLECT_OUT_OF_MEMORY)
+    if (!generational || need_full || why == COLLECT_EXPLICIT || why == COLLECT_OUT_OF_MEMORY ||
+        why == COLLECT_INSPECT)
         return false;
     uint64_t budget = full_live * (uint64_t)option(OPT_GROWTH) / 100;
     if (budget < min_trigger())
@@ -201,7 +207,8 @@ static void finish_bookkeeping(struct gc_record *rec)
 
 /* noinline (here and below): the context captured here must stay on the
  * stack, untouched, until marking is over; so this frame marks itself. */
-static __attribute__((noinline)) void stop_the_world_collection(bool minor, struct gc_record *rec)
+static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum collect_reason why,
+                                                              struct gc_record *rec)
 {
     roots_snapshot();
     uint64_t t0 = os_now_ns();
@@ -225,7 +232,10 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, stru
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);
     verify_marks(minor ? "minor" : "full");
-    alloc_after_mark();
+    if (why == COLLECT_INSPECT && collect_inspect_fn)
+        collect_inspect_fn();
+    else
+        alloc_after_mark();
     watch_update(!minor);
     tracking_at_collection();
 
@@ -303,6 +313,12 @@ void collect_locked(enum collect_reason why)
     if (incremental_marking()) {
         rec.kind = PAUSE_FINAL;
         finish_cycle(&rec);
+        if (why == COLLECT_INSPECT) {
+            /* The report wants marks of its own, taken now. */
+            finish_bookkeeping(&rec);
+            collect_locked(why);
+            return;
+        }
     } else if (why == COLLECT_CYCLE_DONE) {
         return;
     } else {
@@ -312,7 +328,7 @@ void collect_locked(enum collect_reason why)
             return;
         }
         rec.kind = minor ? PAUSE_MINOR : PAUSE_FULL;
-        stop_the_world_collection(minor, &rec);
+        stop_the_world_collection(minor, why, &rec);
     }
     finish_bookkeeping(&rec);
 }

@@ -11,6 +11,7 @@ enum collect_reason {
     COLLECT_TRIGGER,
     COLLECT_OUT_OF_MEMORY,
     COLLECT_CYCLE_DONE,   /* the background marker ran out of work: final pause, if a cycle runs */
+    COLLECT_INSPECT,      /* mark only, nothing swept: collect_inspect_fn sees the marks */
 };
 
 bool collector_ready(void);
@@ -26,5 +27,11 @@ bool collect_set_generational(bool on);
 bool collect_generational(void);
 /* cogc_disable count: triggered collections are skipped while positive. */
 extern int collect_disabled;
+/* false: collections run only when asked (and at the heap limit). */
+void collect_set_automatic(bool on);
+/* COLLECT_INSPECT marks only: after marking, with the world still
+ * stopped, `collect_inspect_fn` sees the marks, and nothing is swept or
+ * freed (the leak report of bindings/malloc). */
+extern void (*collect_inspect_fn)(void);
 
 #endif

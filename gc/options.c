@@ -9,6 +9,7 @@
 #include <string.h>
 
 static const char *const on_error_names[] = {"warn", "abort", NULL};
+static const char *const malloc_mode_names[] = {"none", "collect", "leak", NULL};
 static const char *const dirty_names[] = {"auto", "none", "mprotect", "uffd", "uffd-async", "soft-dirty", "gcdev", NULL};
 
 const struct option_desc option_table[OPT_COUNT] = {
@@ -46,9 +47,19 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "full collections mark while the program runs, between two short pauses"},
     [OPT_PAUSE_TARGET_US] = {"COGC_PAUSE_TARGET_US", OPT_UINT, 5000, 100, 10000000, NULL,
                           "pause goal, microseconds: sizes the young generation and the concurrent rescans"},
+    [OPT_MALLOC_MODE]  = {"COGC_MALLOC_MODE", OPT_CHOICE, MALLOC_MODE_NONE, 0, 2, malloc_mode_names,
+                          "LD_PRELOAD library: allocator only, collect garbage, or report leaks"},
+    [OPT_LEAK_EXIT]    = {"COGC_LEAK_EXIT", OPT_UINT, 0, 0, 255, NULL,
+                          "leak mode: exit status when leaks are found at exit, 0 = keep the program's"},
+    [OPT_LEAK_SAMPLE]  = {"COGC_LEAK_SAMPLE", OPT_UINT, 1, 1, 1000000, NULL,
+                          "leak mode: record the allocation site of one allocation in this many"},
+    [OPT_LOG]          = {"COGC_LOG", OPT_STRING, 0, 0, 0, NULL,
+                          "leak mode: file the leak report goes to (appended), unset = stderr"},
 };
 
 static int64_t values[OPT_COUNT];
+static const char *strings[OPT_COUNT];
+static bool given[OPT_COUNT];
 static int initialised;
 
 static int parse_size(const char *s, int64_t *out)
@@ -107,6 +118,11 @@ int option_parse(const struct option_desc *d, const char *s, int64_t *out)
         else
             return -1;
         break;
+    case OPT_STRING:
+        if (!*s)
+            return -1;
+        *out = 0;
+        return 0;
     case OPT_CHOICE:
         for (v = 0; d->choices[v]; v++)
             if (!strcasecmp(s, d->choices[v]))
@@ -145,9 +161,14 @@ void options_init(void)
         const char *s = secure_getenv(d->env);
         if (!s)
             continue;
+        given[i] = true;
         int64_t v;
-        if (option_parse(d, s, &v) == 0)
+        if (option_parse(d, s, &v) == 0) {
             values[i] = v;
+            if (d->type == OPT_STRING)
+                strings[i] = s;
+        } else if (d->type == OPT_STRING)
+            report_warn("%s is empty; ignored", d->env);
         else if (d->type == OPT_CHOICE)
             report_warn("%s=\"%s\" is not one of %s; using the default (%s)",
                         d->env, s, choice_list(d), d->choices[d->deflt]);
@@ -159,5 +180,9 @@ void options_init(void)
 }
 
 int64_t option(enum option_id id) { return values[id]; }
+
+const char *option_string(enum option_id id) { return strings[id]; }
+
+bool option_given(enum option_id id) { return given[id]; }
 
 void option_set(enum option_id id, int64_t value) { values[id] = value; }

@@ -3,6 +3,7 @@
 #ifndef COGC_OPTIONS_H
 #define COGC_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,14 +25,20 @@ enum option_id {
     OPT_GENERATIONAL,
     OPT_INCREMENTAL,
     OPT_PAUSE_TARGET_US,
+    OPT_MALLOC_MODE,
+    OPT_LEAK_EXIT,
+    OPT_LEAK_SAMPLE,
+    OPT_LOG,
     OPT_COUNT
 };
 
 enum on_error { ON_ERROR_WARN, ON_ERROR_ABORT };
+/* The LD_PRELOAD library's mode (bindings/malloc, docs/preload.md). */
+enum malloc_mode { MALLOC_MODE_NONE, MALLOC_MODE_COLLECT, MALLOC_MODE_LEAK };
 
 struct option_desc {
     const char *env;        /* environment variable */
-    enum { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_CHOICE } type;
+    enum { OPT_SIZE, OPT_UINT, OPT_BOOL, OPT_CHOICE, OPT_STRING } type;
     int64_t deflt;
     int64_t min, max;       /* accepted range (numbers) */
     const char *const *choices; /* OPT_CHOICE: NULL-terminated names */
@@ -43,6 +50,10 @@ extern const struct option_desc option_table[OPT_COUNT];
 /* Parse every variable once; malformed values are reported and ignored. */
 void options_init(void);
 int64_t option(enum option_id id);
+/* The variable was set in the environment (well-formed or not). */
+bool option_given(enum option_id id);
+/* An OPT_STRING variable's text, NULL when unset or empty. */
+const char *option_string(enum option_id id);
 void option_set(enum option_id id, int64_t value);
 
 /* Parse one value as `desc` describes.  Returns 0 and *out, or -1.

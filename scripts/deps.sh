@@ -2,7 +2,8 @@
 # Install the Debian packages cogc needs to build, test and benchmark,
 # only those that are missing.  Runs as root (apt-get), as on our machines.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libatomic-ops-dev libunwind-dev check valgrind libgc-dev libgc1 guile-3.0 w3m)
+pkgs=(build-essential cmake pkg-config libatomic-ops-dev libunwind-dev check valgrind libgc-dev libgc1 guile-3.0 w3m
+      python3 perl sqlite3 git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
