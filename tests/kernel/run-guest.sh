@@ -53,6 +53,7 @@ ldd "$busybox" >/dev/null 2>&1 && skip "$busybox is not statically linked (scrip
 command -v cpio >/dev/null || skip "cpio not installed (scripts/deps.sh installs it)"
 
 mkdir -p "$work"
+work=$(cd "$work" && pwd)
 root=$work/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,etc/cogc,lib/modules/dist}
