@@ -14,12 +14,15 @@
  * MADV_DONTNEED would only drop the page-table entries.
  *
  * fork: a shared mapping would leave parent and child writing the same
- * pages.  A pthread_atfork prepare handler freezes the device (every page
- * protected, writers wait); the child opens a new context, has the module
- * copy the pages into it (COGC_IOC_CLONE), maps it over the same
- * addresses, and tells the parent, which thaws.  The child's first collect
- * reports everything.  A fork that bypasses pthread_atfork (a raw clone
- * system call) shares the heap. */
+ * pages.  A pthread_atfork prepare handler arms the device
+ * (COGC_IOC_FORK_PREPARE): inside fork() the module protects every page
+ * and makes the parent's writes wait.  The child opens a new context, has
+ * the module copy the pages into it (COGC_IOC_CLONE), maps it over the
+ * same addresses, and tells the parent, which thaws.  The child's first
+ * collect reports everything.  The handlers are registered by a
+ * constructor, before the collector's own: the child's runs first, before
+ * anything in the child writes to the heap.  A fork that bypasses
+ * pthread_atfork (a raw clone system call) shares the heap. */
 #define _GNU_SOURCE
 #include "dirty_impl.h"
 #include "kmod/cogc_dev.h"
@@ -164,14 +167,18 @@ static void before_fork(void)
         return;
     if (pipe2(fork_pipe, O_CLOEXEC) != 0)
         return;
-    fork_frozen = ioctl(fd, COGC_IOC_FREEZE) == 0;
+    fork_frozen = ioctl(fd, COGC_IOC_FORK_PREPARE) == 0;
+    if (!fork_frozen) {
+        close(fork_pipe[0]);
+        close(fork_pipe[1]);
+    }
 }
 
 static void after_fork_parent(void)
 {
     if (fork_frozen) {
         char c;
-        close(fork_pipe[1]);
+        close(fork_pipe[1]); /* EOF once the child is done, or if fork failed */
         while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
             ;
         close(fork_pipe[0]);
@@ -216,6 +223,11 @@ static void after_fork_child(void)
     }
     fork_frozen = false;
     pthread_mutex_unlock(&fork_lock);
+}
+
+__attribute__((constructor)) static void register_fork_handlers(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 /* ---- the backend ---------------------------------------------------- */
@@ -276,9 +288,6 @@ static int gd_init(char *why, size_t len)
     next_off = 0;
     spans_stale = true;
     memset(&st, 0, sizeof st);
-    static bool atfork_done;
-    if (!atfork_done && pthread_atfork(before_fork, after_fork_parent, after_fork_child) == 0)
-        atfork_done = true;
     return 0;
 nomem:
     dirty_why(why, len, "gcdev: out of memory");

@@ -57,7 +57,10 @@ struct cogc_ctx {
 	int signo;
 	atomic_t signalled;
 	struct pid *owner;
+	bool fork_armed;		/* FORK_PREPARE: freeze at the next fork */
+	atomic_t freezing;		/* a fork froze us, until THAW */
 	bool frozen;
+	struct mm_struct *frozen_mm;	/* compared only: whose writes wait */
 	atomic64_t faults, reported, protected, limit_hits;
 };
 
@@ -128,11 +131,29 @@ static u64 cogc_threshold(struct cogc_ctx *ctx)
 
 /* ---- vm operations ---------------------------------------------------- */
 
+static void cogc_freeze(struct cogc_ctx *ctx, struct mm_struct *mm)
+{
+	WRITE_ONCE(ctx->frozen_mm, mm);
+	WRITE_ONCE(ctx->frozen, true);
+	cogc_protect(ctx, 0, COGC_MAX_PAGES);
+}
+
 static void cogc_vm_open(struct vm_area_struct *vma)
 {
 	struct cogc_ctx *ctx = vma->vm_private_data;
 
 	kref_get(&ctx->ref);
+	/*
+	 * fork (dup_mmap) copies the vma into the child's mm, in the parent,
+	 * with the parent's mmap_lock held for writing: no write fault of
+	 * the parent is in progress.  After FORK_PREPARE, protect every page
+	 * and make the parent's writes wait until the child has copied the
+	 * pages (THAW).  Not ctx->lock: read() holds it across copy_to_user,
+	 * which may take mmap_lock.
+	 */
+	if (vma->vm_mm != current->mm && READ_ONCE(ctx->fork_armed) &&
+	    atomic_cmpxchg(&ctx->freezing, 0, 1) == 0)
+		cogc_freeze(ctx, current->mm);
 }
 
 static void cogc_vm_close(struct vm_area_struct *vma)
@@ -160,7 +181,7 @@ static vm_fault_t cogc_page_mkwrite(struct vm_fault *vmf)
 	 * the pages.  page_mkwrite may not drop mmap_lock, and fork needs it
 	 * for writing: let the fault be retried instead of sleeping here.
 	 */
-	if (READ_ONCE(ctx->frozen)) {
+	if (READ_ONCE(ctx->frozen) && vma->vm_mm == READ_ONCE(ctx->frozen_mm)) {
 		cond_resched();
 		return VM_FAULT_NOPAGE;
 	}
@@ -423,12 +444,17 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case COGC_IOC_FREEZE:
 		mutex_lock(&ctx->lock);
-		WRITE_ONCE(ctx->frozen, true);
-		cogc_protect(ctx, 0, COGC_MAX_PAGES);
+		cogc_freeze(ctx, current->mm);
 		mutex_unlock(&ctx->lock);
 		return 0;
+	case COGC_IOC_FORK_PREPARE:
+		WRITE_ONCE(ctx->fork_armed, true);
+		return 0;
 	case COGC_IOC_THAW:
+		WRITE_ONCE(ctx->fork_armed, false);
 		WRITE_ONCE(ctx->frozen, false);
+		WRITE_ONCE(ctx->frozen_mm, NULL);
+		atomic_set(&ctx->freezing, 0);
 		return 0;
 	case COGC_IOC_CLONE:
 		mutex_lock(&ctx->lock);

@@ -60,12 +60,18 @@ struct cogc_stats {
 /* Also send this signal to the process that opened the device when the
  * limit is reached (once per read); 0: no signal. */
 #define COGC_IOC_SET_SIGNAL _IOW(COGC_IOC_MAGIC, 3, int)
-/* Fork support: FREEZE write-protects every page and makes write faults
- * wait (re-fault) until THAW; CLONE (on a new context) copies the pages of
- * the context open on the given descriptor, same offsets. */
+/* Fork support.  FREEZE write-protects every page and makes this
+ * process's write faults wait (re-fault) until THAW.  FORK_PREPARE does
+ * the same at the next fork, from inside fork(), when the parent's memory
+ * is copied (no write of the parent can be in progress then).  CLONE (on a
+ * new context) copies the pages of the context open on the given
+ * descriptor, same offsets.  The protocol: parent FORK_PREPARE, fork();
+ * child: open, CLONE, map the new context over the old mappings; parent
+ * THAW once the child is done. */
 #define COGC_IOC_FREEZE _IO(COGC_IOC_MAGIC, 4)
 #define COGC_IOC_THAW _IO(COGC_IOC_MAGIC, 5)
 #define COGC_IOC_CLONE _IOW(COGC_IOC_MAGIC, 6, int)
 #define COGC_IOC_STATS _IOR(COGC_IOC_MAGIC, 7, struct cogc_stats)
+#define COGC_IOC_FORK_PREPARE _IO(COGC_IOC_MAGIC, 8)
 
 #endif

@@ -100,6 +100,11 @@ for b in "${bins[@]}"; do
         copy_lib "$lib"
     done < <(ldd "$b" | awk '/=> \// {print $3} /^\t\// {print $1}')
 done
+# glibc loads libgcc_s at run time (pthread_exit, cancellation): ldd does
+# not list it.
+while read -r lib; do
+    copy_lib "$lib"
+done < <(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ {print $NF}' | head -n1)
 cp "$src/tests/kernel/guest-init.sh" "$root/init"
 chmod +x "$root/init"
 [[ -n $list ]] && cp "$list" "$root/etc/cogc/tests.list"
@@ -116,7 +121,7 @@ if [[ $job == shell ]]; then
     exec "$qemu" "${args[@]}"
 fi
 t0=$(date +%s)
-timeout "$limit" "$qemu" "${args[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+timeout "$limit" "$qemu" "${args[@]}" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log"
 qrc=${PIPESTATUS[0]}
 t1=$(date +%s)
 echo "kernel-guest: guest ran $((t1 - t0)) s, qemu exit status $qrc"
