@@ -83,6 +83,10 @@ struct dirty_caps {
      * tracked page (the kernel drops the tracking state in the child);
      * later collects are precise again. */
     bool fork_child_all_dirty;
+    /* The memory is shared with a device (gcdev): madvise(MADV_DONTNEED)
+     * only drops page-table entries and the old contents come back; only
+     * ->release frees pages so that they read as zero. */
+    bool release_needs_backend;
 };
 
 /* Counters, for cogc_stats and the benchmark.  Monotonic since select. */
@@ -171,8 +175,9 @@ struct dirty_backend {
     /* Give [addr, addr+len) back to the kernel (MADV_DONTNEED): it reads as
      * zero afterwards and later writes are caught as for any armed page.
      * Whether the release itself is reported is unspecified (uffd-async
-     * reports released pages once).  With every current backend a raw
-     * madvise(MADV_DONTNEED) on tracked memory is equivalent. */
+     * reports released pages once).  A raw madvise(MADV_DONTNEED) on
+     * tracked memory is equivalent, except where caps.release_needs_backend
+     * (gcdev: MADV_REMOVE). */
     int (*release)(void *addr, size_t len);
 
     /* A system call is about to write into [addr, addr+len): make sure it

@@ -1,83 +1,504 @@
-/* dirty_gcdev.c - the kernel-module backend (/dev/cogc), probe only.
+/* dirty_gcdev.c - the cogc kernel module's device, /dev/cogc
+ * (backends/kmod/, user interface in backends/kmod/cogc_dev.h).
  *
- * The module is built later; its backend will hand out device memory from
- * ->map and read dirty bits through the device.  Until then this backend
- * only reports whether the device exists and is never selected. */
+ * map() maps device memory: one open of /dev/cogc is one sparse memory
+ * object, each map takes the next free offsets in it.  The module tracks
+ * every page: a write to a protected page is recorded in the device's
+ * dirty set by the kernel and the page made writable, no signal, no trip
+ * to user space.  track/arm write-protect a range (COGC_IOC_PROTECT on its
+ * offsets); collect read()s runs of dirty offsets - the module re-protects
+ * them before read returns, which makes collect atomic - and turns them
+ * back into addresses of tracked ranges.  Offsets are taken from
+ * /proc/self/maps at track time, so a range moved with mremap keeps its
+ * pages.  release is MADV_REMOVE: the memory is a shared shmem mapping,
+ * MADV_DONTNEED would only drop the page-table entries.
+ *
+ * fork: a shared mapping would leave parent and child writing the same
+ * pages.  A pthread_atfork prepare handler arms the device
+ * (COGC_IOC_FORK_PREPARE): inside fork() the module protects every page
+ * and makes the parent's writes wait.  The child opens a new context, has
+ * the module copy the pages into it (COGC_IOC_CLONE), maps it over the
+ * same addresses, and tells the parent, which thaws.  The child's first
+ * collect reports everything.  The handlers are registered by a
+ * constructor, before the collector's own: the child's runs first, before
+ * anything in the child writes to the heap.  A fork that bypasses
+ * pthread_atfork (a raw clone system call) shares the heap. */
 #define _GNU_SOURCE
 #include "dirty_impl.h"
+#include "kmod/cogc_dev.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-static int gcdev_probe(char *why, size_t len)
+#define DEV_PATH "/dev/cogc"
+#define READ_RUNS 4096
+
+/* A tracked range and the device offset of its first page. */
+struct span {
+    uintptr_t start, end;
+    uint64_t off;
+};
+
+static struct dirty_reg reg;
+static struct dirty_astats st;
+static int fd = -1;
+static pid_t owner;
+static uint64_t next_off;
+static uint64_t shm_ino;
+static struct cogc_run *runs;
+static struct span *spans;  /* tracked ranges by offset, rebuilt when dirty */
+static size_t nspans;
+static bool spans_stale = true;
+static uint64_t *range_off; /* per registry slot: offset of the range */
+
+static int open_dev(char *why, size_t len)
 {
-    struct stat sb;
-    if (stat("/dev/cogc", &sb) != 0)
-        return dirty_why(why, len, "gcdev: /dev/cogc not present (kernel module not loaded)");
-    if (!S_ISCHR(sb.st_mode))
-        return dirty_why(why, len, "gcdev: /dev/cogc is not a character device");
-    return dirty_why(why, len, "gcdev: /dev/cogc present but this build has no gcdev backend");
+    int f = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+    if (f < 0) {
+        if (errno == ENOENT)
+            return dirty_why(why, len, "gcdev: " DEV_PATH " not present (kernel module cogc.ko not loaded)");
+        return dirty_why(why, len, "gcdev: cannot open " DEV_PATH ": %s", strerror(errno));
+    }
+    return f;
 }
 
-static int gcdev_init(char *why, size_t len)
+static int dev_ino(int f, uint64_t *ino)
 {
-    return dirty_why(why, len, "gcdev: not implemented in this build");
+    struct cogc_stats s;
+    if (ioctl(f, COGC_IOC_STATS, &s) != 0)
+        return -1;
+    *ino = s.ino;
+    return 0;
 }
 
-static void *gcdev_map(size_t size, size_t align)
+static int protect(int f, uint64_t off, size_t len)
 {
-    (void)size;
-    (void)align;
-    errno = ENOSYS;
-    return NULL;
+    struct cogc_range r = {.offset = off, .len = len};
+    return ioctl(f, COGC_IOC_PROTECT, &r);
 }
 
-static int gcdev_range(void *addr, size_t len)
+/* Map `size` bytes at offset `off` of device `f`, `align`-aligned. */
+static void *map_at(int f, uint64_t off, size_t size, size_t align)
 {
-    (void)addr;
-    (void)len;
-    errno = ENOSYS;
+    size_t total = size + align - DIRTY_PAGE;
+    if (total < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    void *q = mmap((void *)a, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f, (off_t)off);
+    if (q == MAP_FAILED) {
+        int e = errno;
+        munmap(p, total);
+        errno = e;
+        return NULL;
+    }
+    size_t head = a - (uintptr_t)p, tail = total - head - size;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap((char *)a + size, tail);
+    return q;
+}
+
+/* Calls fn for each mapping of our device's memory in /proc/self/maps:
+ * start, end, protection, file offset.  Returns -1 if maps is unreadable. */
+typedef int (*maps_fn)(void *ctx, uintptr_t s, uintptr_t e, int prot, uint64_t off);
+static int maps_each(maps_fn fn, void *ctx)
+{
+    FILE *m = fopen("/proc/self/maps", "re");
+    if (!m)
+        return -1;
+    char line[512];
+    int ret = 0;
+    while (fgets(line, sizeof line, m)) {
+        uintptr_t s, e;
+        uint64_t off, ino;
+        char perms[8];
+        unsigned maj, min;
+        int pos = 0;
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %x:%x %" SCNu64 " %n", &s, &e, perms,
+                   &off, &maj, &min, &ino, &pos) < 7 || ino != shm_ino || !strstr(line + pos, "cogc"))
+            continue;
+        int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
+        if ((ret = fn(ctx, s, e, prot, off)) != 0)
+            break;
+    }
+    fclose(m);
+    return ret;
+}
+
+struct find { uintptr_t addr; uint64_t off; bool found; };
+
+static int find_cb(void *c, uintptr_t s, uintptr_t e, int prot, uint64_t off)
+{
+    (void)prot;
+    struct find *f = c;
+    if (f->addr >= s && f->addr < e) {
+        f->off = off + (f->addr - s);
+        f->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- fork ----------------------------------------------------------- */
+
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fork_pipe[2] = {-1, -1};
+static bool fork_frozen;
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&fork_lock);
+    fork_frozen = false;
+    if (fd < 0 || owner != getpid())
+        return;
+    if (pipe2(fork_pipe, O_CLOEXEC) != 0)
+        return;
+    fork_frozen = ioctl(fd, COGC_IOC_FORK_PREPARE) == 0;
+    if (!fork_frozen) {
+        close(fork_pipe[0]);
+        close(fork_pipe[1]);
+    }
+}
+
+static void after_fork_parent(void)
+{
+    if (fork_frozen) {
+        char c;
+        close(fork_pipe[1]); /* EOF once the child is done, or if fork failed */
+        while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        close(fork_pipe[0]);
+        ioctl(fd, COGC_IOC_THAW);
+    }
+    fork_frozen = false;
+    pthread_mutex_unlock(&fork_lock);
+}
+
+static int remap_cb(void *c, uintptr_t s, uintptr_t e, int prot, uint64_t off)
+{
+    int nf = *(int *)c;
+    return mmap((void *)s, e - s, prot, MAP_SHARED | MAP_FIXED, nf, (off_t)off) == MAP_FAILED ? -1 : 0;
+}
+
+/* Child: a context of our own with a copy of the pages, at the same
+ * addresses.  On failure the child keeps sharing the parent's pages and
+ * all later backend calls fail (fd = -1). */
+static void after_fork_child(void)
+{
+    if (fork_frozen) {
+        int nf = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+        uint64_t ino;
+        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &ino) == 0;
+        if (ok)
+            ok = maps_each(remap_cb, &nf) == 0;
+        close(fd);
+        fd = ok ? nf : -1;
+        if (!ok && nf >= 0)
+            close(nf);
+        shm_ino = ok ? ino : 0;
+        owner = getpid();
+        DIRTY_REG_FOREACH(&reg, r)
+        {
+            atomic_store(&r->all_dirty, 1);
+        }
+        atomic_fetch_add(&st.fork_resets, 1);
+        ssize_t w = write(fork_pipe[1], "x", 1);
+        (void)w;
+        close(fork_pipe[0]);
+        close(fork_pipe[1]);
+    }
+    fork_frozen = false;
+    pthread_mutex_unlock(&fork_lock);
+}
+
+__attribute__((constructor)) static void register_fork_handlers(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
+/* ---- the backend ---------------------------------------------------- */
+
+static int gd_probe(char *why, size_t len)
+{
+    int f = open_dev(why, len);
+    if (f < 0)
+        return -1;
+    int ret = -1;
+    uint64_t ino;
+    char *p = MAP_FAILED;
+    if (dev_ino(f, &ino) != 0) {
+        dirty_why(why, len, "gcdev: COGC_IOC_STATS failed (%s): module too old?", strerror(errno));
+        goto out;
+    }
+    p = mmap(NULL, 2 * DIRTY_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+    if (p == MAP_FAILED) {
+        dirty_why(why, len, "gcdev: mmap of " DEV_PATH " failed: %s", strerror(errno));
+        goto out;
+    }
+    p[0] = 1;
+    if (protect(f, 0, 2 * DIRTY_PAGE) != 0) {
+        dirty_why(why, len, "gcdev: COGC_IOC_PROTECT failed: %s", strerror(errno));
+        goto out;
+    }
+    p[DIRTY_PAGE] = 1;
+    struct cogc_run r[2];
+    ssize_t n = read(f, r, sizeof r);
+    if (n != (ssize_t)sizeof r[0] || r[0].offset != DIRTY_PAGE || r[0].len != DIRTY_PAGE) {
+        dirty_why(why, len, "gcdev: the device did not report exactly the written page (read: %zd)", n);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (p != MAP_FAILED)
+        munmap(p, 2 * DIRTY_PAGE);
+    close(f);
+    return ret;
+}
+
+static int gd_init(char *why, size_t len)
+{
+    if (fd >= 0)
+        return 0;
+    runs = malloc(READ_RUNS * sizeof *runs);
+    spans = malloc(DIRTY_MAX_RANGES * sizeof *spans);
+    range_off = calloc(DIRTY_MAX_RANGES, sizeof *range_off);
+    if (!runs || !spans || !range_off || dirty_reg_init(&reg) != 0)
+        goto nomem;
+    fd = open_dev(why, len);
+    if (fd < 0 || dev_ino(fd, &shm_ino) != 0) {
+        if (fd >= 0)
+            dirty_why(why, len, "gcdev: COGC_IOC_STATS failed: %s", strerror(errno));
+        goto fail;
+    }
+    owner = getpid();
+    next_off = 0;
+    spans_stale = true;
+    memset(&st, 0, sizeof st);
+    return 0;
+nomem:
+    dirty_why(why, len, "gcdev: out of memory");
+fail:
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+    if (reg.r)
+        dirty_reg_free(&reg);
+    free(runs);
+    free(spans);
+    free(range_off);
+    runs = NULL;
+    spans = NULL;
+    range_off = NULL;
     return -1;
 }
 
-static int gcdev_arm(void)
+static void *gd_map(size_t size, size_t align)
 {
-    errno = ENOSYS;
-    return -1;
+    if (fd < 0 || !size || (size & (DIRTY_PAGE - 1)) || align < DIRTY_PAGE || (align & (align - 1))) {
+        errno = fd < 0 ? EBADF : EINVAL;
+        return NULL;
+    }
+    void *p = map_at(fd, next_off, size, align);
+    if (p)
+        next_off += size;
+    return p;
 }
 
-static long gcdev_collect(dirty_run_fn fn, void *ctx)
+static int gd_unmap(void *addr, size_t size)
 {
-    (void)fn;
-    (void)ctx;
-    errno = ENOSYS;
-    return -1;
+    madvise(addr, size, MADV_REMOVE); /* free the pages; fails harmlessly if not ours */
+    return munmap(addr, size);
 }
 
-static void gcdev_stats(struct dirty_stats *out)
+static int gd_release(void *addr, size_t len)
 {
-    memset(out, 0, sizeof *out);
+    return madvise(addr, len, MADV_REMOVE);
 }
 
-static void gcdev_teardown(void)
+static int gd_track(void *addr, size_t len)
 {
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    struct find f = {.addr = (uintptr_t)addr};
+    struct find last = {.addr = (uintptr_t)addr + len - 1};
+    if (!dirty_aligned_args(addr, len) || maps_each(find_cb, &f) < 0 || !f.found ||
+        maps_each(find_cb, &last) < 0 || !last.found || last.off - f.off != len - 1) {
+        errno = EINVAL; /* not one piece of device memory */
+        return -1;
+    }
+    struct dirty_range *r = dirty_reg_add(&reg, (uintptr_t)addr, len);
+    if (!r)
+        return -1;
+    range_off[r - reg.r] = f.off;
+    spans_stale = true;
+    if (protect(fd, f.off, len) != 0) {
+        int e = errno;
+        dirty_reg_remove(&reg, (uintptr_t)addr, len);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+static int gd_untrack(void *addr, size_t len)
+{
+    spans_stale = true;
+    return dirty_reg_remove(&reg, (uintptr_t)addr, len);
+}
+
+static int gd_arm(void)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    int ret = 0;
+    atomic_fetch_add(&st.arms, 1);
+    DIRTY_REG_FOREACH(&reg, r)
+    {
+        uintptr_t s = atomic_load(&r->start);
+        atomic_store(&r->all_dirty, 0);
+        if (protect(fd, range_off[r - reg.r], atomic_load(&r->end) - s) != 0)
+            ret = -1;
+    }
+    return ret;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void rebuild_spans(void)
+{
+    nspans = 0;
+    DIRTY_REG_FOREACH(&reg, r)
+    {
+        spans[nspans].start = atomic_load(&r->start);
+        spans[nspans].end = atomic_load(&r->end);
+        spans[nspans].off = range_off[r - reg.r];
+        nspans++;
+    }
+    qsort(spans, nspans, sizeof *spans, span_cmp);
+    spans_stale = false;
+}
+
+/* Hand a run of dirty offsets to fn as address runs of tracked ranges;
+ * offsets outside every tracked range are dropped.  *k: the span to start
+ * searching from (runs come in increasing offsets). */
+static long deliver(uint64_t off, uint64_t len, size_t *k, dirty_run_fn fn, void *ctx)
+{
+    long pages = 0;
+    uint64_t end = off + len;
+    while (*k < nspans && spans[*k].off + (spans[*k].end - spans[*k].start) <= off)
+        (*k)++;
+    for (size_t i = *k; i < nspans && spans[i].off < end; i++) {
+        uint64_t so = spans[i].off, se = so + (spans[i].end - spans[i].start);
+        uint64_t a = off > so ? off : so, b = end < se ? end : se;
+        if (a >= b)
+            continue;
+        fn(ctx, (void *)(spans[i].start + (a - so)), b - a);
+        pages += (long)((b - a) >> DIRTY_PAGE_SHIFT);
+        atomic_fetch_add(&st.runs_reported, 1);
+    }
+    return pages;
+}
+
+static long gd_collect(dirty_run_fn fn, void *ctx)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    atomic_fetch_add(&st.collects, 1);
+    if (spans_stale)
+        rebuild_spans();
+    long pages = 0;
+    /* Ranges that count as written whole (fork child): re-armed first. */
+    DIRTY_REG_FOREACH(&reg, r)
+    {
+        if (!atomic_load(&r->all_dirty))
+            continue;
+        uintptr_t s = atomic_load(&r->start), e = atomic_load(&r->end);
+        protect(fd, range_off[r - reg.r], e - s);
+        atomic_store(&r->all_dirty, 0);
+        fn(ctx, (void *)s, e - s);
+        pages += (long)((e - s) >> DIRTY_PAGE_SHIFT);
+    }
+    size_t k = 0;
+    for (;;) {
+        ssize_t n = read(fd, runs, READ_RUNS * sizeof *runs);
+        atomic_fetch_add(&st.scan_calls, 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        size_t m = (size_t)n / sizeof *runs;
+        for (size_t i = 0; i < m; i++)
+            pages += deliver(runs[i].offset, runs[i].len, &k, fn, ctx);
+        if (m < READ_RUNS)
+            break;
+        k = 0; /* the next read starts over at the lowest dirty offset */
+    }
+    atomic_fetch_add(&st.pages_reported, (uint64_t)pages);
+    return pages;
+}
+
+static void gd_stats(struct dirty_stats *out)
+{
+    dirty_copy_stats(&st, out);
+    struct cogc_stats s;
+    if (fd >= 0 && ioctl(fd, COGC_IOC_STATS, &s) == 0)
+        out->faults = s.faults;
+}
+
+static void gd_teardown(void)
+{
+    if (fd >= 0)
+        close(fd); /* the mappings keep the memory until they are unmapped */
+    fd = -1;
+    dirty_reg_free(&reg);
+    free(runs);
+    free(spans);
+    free(range_off);
+    runs = NULL;
+    spans = NULL;
+    range_off = NULL;
 }
 
 struct dirty_backend dirty_backend_gcdev = {
     .name = "gcdev",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 4096,
-             .atomic_collect = true, .syscall_write = DIRTY_SYSCALL_SEEN},
-    .probe = gcdev_probe,
-    .init = gcdev_init,
-    .map = gcdev_map,
-    .unmap = gcdev_range,
-    .track = gcdev_range,
-    .untrack = gcdev_range,
-    .arm = gcdev_arm,
-    .collect = gcdev_collect,
-    .release = gcdev_range,
+             .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
+             .uses_sigsegv = false, .fork_child_all_dirty = true, .release_needs_backend = true},
+    .probe = gd_probe,
+    .init = gd_init,
+    .map = gd_map,
+    .unmap = gd_unmap,
+    .track = gd_track,
+    .untrack = gd_untrack,
+    .arm = gd_arm,
+    .collect = gd_collect,
+    .release = gd_release,
     .prepare_syscall_write = dirty_nop_prepare,
-    .stats = gcdev_stats,
-    .teardown = gcdev_teardown,
+    .stats = gd_stats,
+    .teardown = gd_teardown,
 };

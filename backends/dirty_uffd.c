@@ -14,12 +14,14 @@
  * protected again before the callback sees it (a store retried after
  * that faults again).
  *
- * Needs UFFD_FEATURE_WP_UNPOPULATED (Linux 6.4) so that the first write to
- * a never-touched page is caught too.  Ranges are registered in MISSING
- * mode as well: MADV_DONTNEED on anonymous memory drops the write-protect
- * markers (measured on 6.18), so the next touch of a released page is a
- * missing fault, which the handler resolves with a zero page (write: page
- * marked written; read: zero page installed write-protected). */
+ * Ranges are registered in MISSING mode as well as WP: MADV_DONTNEED on
+ * anonymous memory drops the write-protect markers (measured on 6.18), and
+ * before Linux 6.4 (no UFFD_FEATURE_WP_UNPOPULATED) write-protecting a
+ * never-touched page does nothing at all (measured on Debian's 6.1), so
+ * the first touch of such a page is a missing fault, which the handler
+ * resolves with a zero page (write: page marked written; read: zero page
+ * installed write-protected).  With WP_UNPOPULATED (asked for when
+ * offered) only released pages take that path. */
 #define _GNU_SOURCE
 #include "dirty_impl.h"
 #include "linux_compat.h"
@@ -116,31 +118,27 @@ static void *handler_main(void *arg)
 }
 
 /* The kernel offers what this backend needs; says why not otherwise. */
-static int check_features(bool *user_mode, char *why, size_t len)
+static int check_features(bool *user_mode, uint64_t *avail, char *why, size_t len)
 {
     char tmp[256] = "";
-    uint64_t avail;
-    if (dirty_uffd_features(&avail, user_mode, tmp, sizeof tmp) != 0)
+    if (dirty_uffd_features(avail, user_mode, tmp, sizeof tmp) != 0)
         return dirty_why(why, len, "uffd: %s", tmp);
-    if (!(avail & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+    if (!(*avail & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
         return dirty_why(why, len, "uffd: kernel lacks write-protect support for anonymous memory "
                                    "(UFFD_FEATURE_PAGEFAULT_FLAG_WP, Linux >= 5.7)");
-    if (!(avail & UFFD_FEATURE_WP_UNPOPULATED))
-        return dirty_why(why, len, "uffd: kernel lacks UFFD_FEATURE_WP_UNPOPULATED (needs Linux >= 6.4): "
-                                   "first writes to untouched pages would be missed");
     return 0;
 }
 
 static int open_all(char *why, size_t len)
 {
     char tmp[256] = "";
-    uint64_t got;
-    if (check_features(&user_mode_only, why, len) != 0)
+    uint64_t got, avail;
+    if (check_features(&user_mode_only, &avail, why, len) != 0)
         return -1;
     int fd = dirty_uffd_open(true, &user_mode_only, tmp, sizeof tmp);
     if (fd < 0)
         return dirty_why(why, len, "uffd: %s", tmp);
-    uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_UNPOPULATED;
+    uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | (avail & UFFD_FEATURE_WP_UNPOPULATED);
     if (dirty_uffd_api(fd, want, &got) != 0) {
         int e = errno;
         close(fd);
@@ -204,7 +202,8 @@ static int check_fork(void)
 static int uf_probe(char *why, size_t len)
 {
     bool umo;
-    return check_features(&umo, why, len);
+    uint64_t avail;
+    return check_features(&umo, &avail, why, len);
 }
 
 static int uf_init(char *why, size_t len)

@@ -143,7 +143,7 @@ size_t pages_release_idle(uint64_t before)
                     fresh++;
             if (!fresh)
                 continue;
-            if (os_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)
+            if (tracking_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)
                 continue;
             tracking_released((void *)pd_addr(pd), n * PAGE_SIZE);
             for (size_t k = 0; k < n; k++)

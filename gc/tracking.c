@@ -37,6 +37,11 @@ void *tracking_map(size_t size, size_t align)
     return os_map_injected() ? NULL : backend->map(size, align);
 }
 
+int tracking_release(void *p, size_t len)
+{
+    return backend ? backend->release(p, len) : os_release(p, len);
+}
+
 void tracking_unmap(void *p, size_t size)
 {
     if (backend)

@@ -22,6 +22,9 @@ void tracking_chunk_added(struct chunk *c);
 void tracking_chunk_removed(struct chunk *c);
 /* Pages given back to the kernel: their contents changed legitimately. */
 void tracking_released(void *p, size_t len);
+/* Give heap pages back to the kernel through the backend (they read as
+ * zero afterwards): MADV_DONTNEED, or MADV_REMOVE for device memory. */
+int tracking_release(void *p, size_t len);
 /* World stopped, at the end of a collection: COGC_VERIFY_DIRTY's check. */
 void tracking_at_collection(void);
 /* For watch.c (generational and incremental collection).  can_watch: a
