@@ -174,9 +174,19 @@ GC_API void GC_CALL GC_set_disable_automatic_collection(int on)
 }
 GC_API int GC_CALL GC_get_disable_automatic_collection(void) { return GC_is_disabled(); }
 
-/* cogc has no incremental mode yet: every collection is a full one. */
-GC_API void GC_CALL GC_enable_incremental(void) { shim_ensure(); }
-GC_API int GC_CALL GC_is_incremental_mode(void) { return 0; }
+/* bdwgc's incremental mode is generational and incremental at once; so is
+ * this one (cogc_set_generational + cogc_set_incremental).  As in bdwgc,
+ * GC_DISABLE_INCREMENTAL in the environment makes it a no-op, and so does
+ * a dirty-bit backend that cannot watch the heap (cogc warns why). */
+GC_API void GC_CALL GC_enable_incremental(void)
+{
+    shim_ensure();
+    if (getenv("GC_DISABLE_INCREMENTAL"))
+        return;
+    if (cogc_set_generational(1) == 0)
+        cogc_set_incremental(1);
+}
+GC_API int GC_CALL GC_is_incremental_mode(void) { return cogc_get_incremental() || cogc_get_generational(); }
 GC_API void GC_CALL GC_start_incremental_collection(void) {}
 
 /* The heap grows by itself; reserving ahead is not needed. */

@@ -171,7 +171,20 @@ START_TEST(tunables_and_messages)
     ck_assert_uint_eq(GC_get_gc_no(), no);
     GC_enable();
     ck_assert(!GC_is_disabled());
-    GC_enable_incremental();   /* accepted (a no-op on this cogc) */
+    GC_enable_incremental();   /* generational + incremental where the kernel allows */
+    if (!getenv("GC_DISABLE_INCREMENTAL"))
+        ck_assert(GC_is_incremental_mode());
+    /* objects survive minor and incremental collections in that mode */
+    void **keep = GC_MALLOC(64 * sizeof *keep);
+    for (int i = 0; i < 64; i++) {
+        keep[i] = GC_MALLOC(32);
+        ((long *)keep[i])[0] = 0x7100 + i;
+    }
+    for (int i = 0; i < 300000; i++)
+        (void)GC_MALLOC(64);
+    GC_gcollect();
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(((long *)keep[i])[0], 0x7100 + i);
     GC_set_max_heap_size(0);
 }
 END_TEST
