@@ -248,12 +248,14 @@ COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
     return collector_ready() ? tracking_prepare_syscall_write(p, len) : 0;
 }
 
-COGC_API int cogc_set_generational(int on)
+/* A mode switch under the heap lock; ENOTSUP when the dirty-bit backend
+ * cannot watch the heap (the switch has warned why). */
+static int set_mode(bool (*set)(bool), int on)
 {
     if (cogc_init() != 0)
         return -1;
     heap_lock();
-    bool ok = collect_set_generational(on != 0);
+    bool ok = set(on != 0);
     heap_unlock();
     if (!ok) {
         errno = ENOTSUP;
@@ -262,42 +264,20 @@ COGC_API int cogc_set_generational(int on)
     return 0;
 }
 
-COGC_API int cogc_get_generational(void)
+static int get_mode(bool (*get)(void))
 {
     if (cogc_init() != 0)
         return 0;
     heap_lock();
-    int on = collect_generational();
+    int on = get();
     heap_unlock();
     return on;
 }
 
-COGC_API int cogc_set_incremental(int on)
-{
-    if (cogc_init() != 0)
-        return -1;
-    heap_lock();
-    if (!on && incremental_marking())
-        collect_locked(COLLECT_EXPLICIT);   /* finish the cycle first */
-    bool ok = incremental_set(on != 0);
-    heap_unlock();
-    if (!ok) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    return 0;
-}
-
-COGC_API int cogc_get_incremental(void)
-{
-    if (cogc_init() != 0)
-        return 0;
-    heap_lock();
-    int on = incremental_enabled();
-    heap_unlock();
-    return on;
-}
-
+COGC_API int cogc_set_generational(int on) { return set_mode(collect_set_generational, on); }
+COGC_API int cogc_get_generational(void) { return get_mode(collect_generational); }
+COGC_API int cogc_set_incremental(int on) { return set_mode(collect_set_incremental, on); }
+COGC_API int cogc_get_incremental(void) { return get_mode(incremental_enabled); }
 COGC_API int cogc_enable_incremental(void) { return cogc_set_incremental(1); }
 
 COGC_API int cogc_set_markers(unsigned n)

@@ -100,6 +100,13 @@ bool collect_set_generational(bool on)
 
 bool collect_generational(void) { return generational; }
 
+bool collect_set_incremental(bool on)
+{
+    if (!on && incremental_marking())
+        collect_locked(COLLECT_EXPLICIT);   /* finish the cycle first */
+    return incremental_set(on);
+}
+
 void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
 void collect_set_automatic(bool on) { automatic = on; }

@@ -25,6 +25,8 @@ void collect_set_markers(unsigned n);
  * dirty-bit backend cannot watch the heap. */
 bool collect_set_generational(bool on);
 bool collect_generational(void);
+/* Incremental collection on or off (a running cycle is finished first). */
+bool collect_set_incremental(bool on);
 /* cogc_disable count: triggered collections are skipped while positive. */
 extern int collect_disabled;
 /* false: collections run only when asked (and at the heap limit). */

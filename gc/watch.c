@@ -307,56 +307,46 @@ static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
     }
 }
 
-static void update_chunk(struct chunk *c)
-{
-    size_t words = page_words(c);
-    uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
-    uint64_t *want = small;
-    size_t bytes = words * 8;
-    if (words > sizeof small / 8 && !(want = os_map(bytes)))
-        report_fatal("out of memory recomputing the write watch");
-    memset(want, 0, bytes);
-    if (c->single) {
-        struct page_desc *b = &c->pd[c->first];
-        if (b->state == PS_LARGE) {
-            block_want(c, b, want);
-            b->flags &= ~(PF_YOUNG | PF_FRESH);
-        }
-    } else {
-        for (size_t i = c->first; i < c->npages;) {
-            struct page_desc *b = &c->pd[i];
-            size_t n = b->npages ? b->npages : 1;
-            if (b->state == PS_SMALL || b->state == PS_LARGE) {
-                block_want(c, b, want);
-                b->flags &= ~(PF_YOUNG | PF_FRESH);
-            }
-            i += n;
-        }
-    }
-    apply(c, want, c->first, c->npages);
-    if (want != small)
-        os_unmap(want, bytes);
-}
+typedef void (*want_fn)(struct chunk *c, struct page_desc *b, uint64_t *want);
 
-static void update_block(struct page_desc *b)
+/* Bring the pages of c (or of block `only` in it) to the watch state `fn`
+ * wants for their blocks; the blocks stop being young or fresh. */
+static void recompute(struct chunk *c, struct page_desc *only, want_fn fn)
 {
-    b->flags &= ~PF_YOUNG;
-    if (b->state != PS_SMALL && b->state != PS_LARGE)
-        return;   /* freed since, or now inside another block: that one is listed too */
-    struct chunk *c = chunk_of_pd(b);
-    size_t first = pd_index(b), n = b->npages;
-    if (c->single)
-        n = c->npages - first;
     uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
     uint64_t *want = small;
     size_t bytes = page_words(c) * 8;
     if (bytes > sizeof small && !(want = os_map(bytes)))
         report_fatal("out of memory recomputing the write watch");
     memset(want, 0, bytes);
-    block_want(c, b, want);
-    apply(c, want, first, first + n);
+    size_t from = c->first, to = c->npages;
+    for (size_t i = from; i < to;) {
+        struct page_desc *b = only ? only : &c->pd[i];
+        if (b->state == PS_SMALL || b->state == PS_LARGE) {
+            fn(c, b, want);
+            b->flags &= ~(PF_YOUNG | PF_FRESH);
+        }
+        if (only) {
+            from = pd_index(b);
+            to = from + (c->single ? c->npages - from : b->npages);
+            break;
+        }
+        if (c->single)
+            break;
+        i += b->npages ? b->npages : 1;
+    }
+    apply(c, want, from, to);
     if (want != small)
         os_unmap(want, bytes);
+}
+
+static void update_block(struct page_desc *b)
+{
+    if (b->state != PS_SMALL && b->state != PS_LARGE) {
+        b->flags &= ~PF_YOUNG;
+        return;   /* freed since, or now inside another block: that one is listed too */
+    }
+    recompute(chunk_of_pd(b), b, block_want);
 }
 
 /* Watched pages rescanned outside young blocks still hold their old
@@ -377,7 +367,7 @@ void watch_update(bool full)
         return;
     if (full || young_overflow) {
         for (struct chunk *c = chunk_list(); c; c = c->next)
-            update_chunk(c);
+            recompute(c, NULL, block_want);
     } else {
         for (size_t i = 0; i < young.n; i++)
             update_block(young.v[i]);
@@ -404,25 +394,8 @@ void watch_arm_all(void)
 {
     if (!enabled)
         return;
-    for (struct chunk *c = chunk_list(); c; c = c->next) {
-        uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
-        uint64_t *want = small;
-        size_t bytes = page_words(c) * 8;
-        if (bytes > sizeof small && !(want = os_map(bytes)))
-            report_fatal("out of memory arming the heap");
-        memset(want, 0, bytes);
-        for (size_t i = c->first; i < c->npages;) {
-            struct page_desc *b = &c->pd[i];
-            if (b->state == PS_SMALL || b->state == PS_LARGE)
-                block_all(c, b, want);
-            if (c->single)
-                break;
-            i += b->npages ? b->npages : 1;
-        }
-        apply(c, want, c->first, c->npages);
-        if (want != small)
-            os_unmap(want, bytes);
-    }
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        recompute(c, NULL, block_all);
     tracking_arm_commit();
 }
 

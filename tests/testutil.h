@@ -61,6 +61,16 @@
 #define TU_HIDE(p) ((uintptr_t)(p) ^ TU_HIDE_MASK)
 #define TU_UNHIDE(h) ((void *)((uintptr_t)(h) ^ TU_HIDE_MASK))
 
+/* xorshift64: the next pseudo-random word of the stream *s (non-zero). */
+static inline uint64_t tu_rnd(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
 /* Word i of a pseudo-random, never-pointer-like sequence for `seed`. */
 static inline uint64_t tu_word(uint64_t seed, uint64_t i)
 {

@@ -31,14 +31,6 @@ struct onode {
     struct ynode *slot[SLOTS];
 };
 
-static inline uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static struct ynode *ynode_new(uint64_t seed, struct ynode *next)
 {
@@ -110,11 +102,11 @@ static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int ro
         for (int k = 0; k < 200; k++) {
             /* A chain of 1-4 young nodes: only the old slot will hold it. */
             struct ynode *y = NULL;
-            int len = 1 + (int)(rnd(&s) % 4);
+            int len = 1 + (int)(tu_rnd(&s) % 4);
             for (int j = 0; j < len; j++)
-                y = ynode_new(rnd(&s) & 0xffffffffffffull, y);
-            struct onode *dst = o[rnd(&s) % n];
-            dst->slot[rnd(&s) % SLOTS] = y;
+                y = ynode_new(tu_rnd(&s) & 0xffffffffffffull, y);
+            struct onode *dst = o[tu_rnd(&s) % n];
+            dst->slot[tu_rnd(&s) % SLOTS] = y;
             y = NULL;
             TU_BARRIER();
             /* Garbage of the same size: a freed live node gets reused. */
@@ -210,9 +202,9 @@ START_TEST(pointer_written_by_read)
     ck_assert_int_eq(pipe(fd), 0);
     uint64_t s = 77;
     for (int r = 0; r < 200; r++) {
-        struct onode *dst = o[rnd(&s) % N];
-        int k = (int)(rnd(&s) % SLOTS);
-        struct ynode *y = ynode_new(rnd(&s) & 0xffffffffffffull, ynode_new(5, NULL));
+        struct onode *dst = o[tu_rnd(&s) % N];
+        int k = (int)(tu_rnd(&s) % SLOTS);
+        struct ynode *y = ynode_new(tu_rnd(&s) & 0xffffffffffffull, ynode_new(5, NULL));
         ck_assert_int_eq(write(fd[1], &y, sizeof y), (ssize_t)sizeof y);
         /* The pipe holds the value; the old object gets it from the kernel. */
         ck_assert_int_eq(cogc_prepare_syscall_write(&dst->slot[k], sizeof y), 0);

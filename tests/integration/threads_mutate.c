@@ -30,14 +30,6 @@ static atomic_long g_errors;
 
 static void error(void) { atomic_fetch_add(&g_errors, 1); }
 
-static inline uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* ---- shared lists: nodes of varying size, verified by content --------- */
 
@@ -186,9 +178,9 @@ static void *mutator(void *arg)
     struct tnode *root = NULL;       /* private: only on this stack */
     size_t tree_n = 0;
     for (int it = 0; it < g_iters; it++) {
-        uint64_t r = rnd(&rs);
+        uint64_t r = tu_rnd(&rs);
         unsigned op = (unsigned)(r % 100);
-        uint64_t key = (rnd(&rs) >> 1) | 0x8000000000000000ull;
+        uint64_t key = (tu_rnd(&rs) >> 1) | 0x8000000000000000ull;
         struct shared_list *l = &g_lists[(r >> 8) % NLISTS];
         if (op < 30) {
             struct tnode *n = tnode_new(key);
@@ -233,7 +225,7 @@ static void *mutator(void *arg)
             /* replace the k-th node by a fresh copy */
             pthread_mutex_lock(&l->mu);
             if (l->count > 2) {
-                size_t k = 1 + (size_t)(rnd(&rs) % (l->count - 1));
+                size_t k = 1 + (size_t)(tu_rnd(&rs) % (l->count - 1));
                 struct snode *prev = l->head;
                 for (size_t i = 1; i < k && prev->next; i++)
                     prev = prev->next;
@@ -253,7 +245,7 @@ static void *mutator(void *arg)
             }
             pthread_mutex_unlock(&l->mu);
         } else if (op < 99) {
-            size_t sz = 16 + (size_t)(rnd(&rs) % (op == 98 ? 65536 : 2048));
+            size_t sz = 16 + (size_t)(tu_rnd(&rs) % (op == 98 ? 65536 : 2048));
             uint64_t *g = cogc_malloc(sz);
             if (!g) {
                 error();
