@@ -47,7 +47,7 @@ static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
 #define MIN_NURSERY ((size_t)512 << 10)
 static size_t nursery;
 
-static void adapt_nursery(uint64_t pause_ns)
+static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
 {
     uint64_t target = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000;
     if (!nursery)
@@ -57,9 +57,11 @@ static void adapt_nursery(uint64_t pause_ns)
      * generation would only mean more of them. */
     if (!tracking_precise())
         return;
-    if (pause_ns > target && nursery / 2 >= MIN_NURSERY)
+    /* Shrink only when survivors made the pause long (a busy machine that
+     * preempts a short one is no reason). */
+    if (mark_ns > target && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
         nursery /= 2;
-    else if (pause_ns < target / 4 && nursery < min_trigger())
+    else if (mark_ns < target / 4 && nursery < min_trigger())
         nursery = nursery * 2 < min_trigger() ? nursery * 2 : min_trigger();
 }
 
@@ -196,7 +198,7 @@ static void finish_bookkeeping(struct gc_record *rec)
     if (rec->kind == PAUSE_MINOR) {
         last_minor_marked = rec->marked;
         nminor++;
-        adapt_nursery(rec->pause_ns);
+        adapt_nursery(rec->mark_ns, rec->marked);
         promoted += rec->live;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
