@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -72,8 +73,13 @@ void os_hugepage(void *p, size_t size) { (void)madvise(p, size, MADV_HUGEPAGE); 
 
 void os_populate(void *p, size_t size) { (void)madvise(p, size, MADV_POPULATE_WRITE); }
 
+/* CPUs this process may run on (its affinity mask: taskset, cgroup
+ * cpusets), else the online ones. */
 unsigned os_ncpus(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
