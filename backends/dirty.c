@@ -447,6 +447,25 @@ void dirty_range_mark(struct dirty_range *r, size_t first, size_t n)
     }
 }
 
+struct dirty_range *dirty_reg_clear_pages(struct dirty_reg *g, uintptr_t addr, size_t len)
+{
+    struct dirty_range *r = dirty_reg_lookup(g, addr);
+    if (!r || !dirty_aligned_args((void *)addr, len) || addr + len > atomic_load(&r->end)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t first = (addr - atomic_load(&r->start)) >> DIRTY_PAGE_SHIFT, end = first + (len >> DIRTY_PAGE_SHIFT);
+    while (first < end) {
+        size_t w = first / 64, lo = first % 64;
+        size_t hi = (end - w * 64) < 64 ? end - w * 64 : 64;
+        uint64_t m = mask_bits(lo, hi);
+        if (atomic_load_explicit(&r->bits[w], memory_order_relaxed) & m)
+            atomic_fetch_and_explicit(&r->bits[w], ~m, memory_order_relaxed);
+        first = w * 64 + hi;
+    }
+    return r;
+}
+
 void dirty_range_clear(struct dirty_range *r)
 {
     atomic_store(&r->all_dirty, 0);

@@ -74,6 +74,11 @@ struct dirty_caps {
     enum dirty_syscall_write syscall_write;
     /* The backend installs a SIGSEGV handler (mprotect). */
     bool uses_sigsegv;
+    /* A disarmed page (disarm_range, or never armed since track) that is
+     * written is still reported by collect and take (uffd-async: an
+     * unprotected page reads as written; soft-dirty, none).  false: only
+     * armed pages are reported (mprotect, uffd). */
+    bool reports_disarmed;
     /* In a child created by fork(), the first collect reports every
      * tracked page (the kernel drops the tracking state in the child);
      * later collects are precise again. */
@@ -143,6 +148,25 @@ struct dirty_backend {
      * pages reported, or -1 with errno (the state is then conservative:
      * everything not yet reported will be reported by the next collect). */
     long (*collect)(dirty_run_fn fn, void *ctx);
+
+    /* Selective arming, for a collector that watches only some pages
+     * (the pages holding old objects).  [addr, addr+len) lies inside one
+     * tracked range, page aligned.  arm_range: catch the next write made
+     * to each page after the call returns (writes during the call may or
+     * may not be reported).  disarm_range: stop paying for writes to those
+     * pages where the backend can; whether their writes are still reported
+     * is up to the backend (caps.reports_disarmed).  0 or -1 with errno.
+     * NULL when the backend has no cheaper way than arm(): the caller then
+     * arms everything, an over-approximation. */
+    int (*arm_range)(void *addr, size_t len);
+    int (*disarm_range)(void *addr, size_t len);
+
+    /* Like collect, but the pages reported need not be re-armed: the
+     * caller re-arms what it still watches with arm_range.  Not atomic
+     * with respect to writers: the caller stops them around the call and
+     * the re-arming.  Backends that cannot leave pages disarmed re-arm
+     * them as collect does.  NULL: use collect. */
+    long (*take)(dirty_run_fn fn, void *ctx);
 
     /* Give [addr, addr+len) back to the kernel (MADV_DONTNEED): it reads as
      * zero afterwards and later writes are caught as for any armed page.

@@ -66,6 +66,9 @@ static inline bool dirty_range_test(struct dirty_range *r, size_t i)
 {
     return (atomic_load_explicit(&r->bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
 }
+/* Clear the dirty bits of the pages [addr, addr+len) inside one tracked
+ * range; the range, or NULL (errno EINVAL) if there is none. */
+struct dirty_range *dirty_reg_clear_pages(struct dirty_reg *g, uintptr_t addr, size_t len);
 /* Clear r's dirty bits (arm). */
 void dirty_range_clear(struct dirty_range *r);
 /* Move r's dirty bits into r->snap, atomically per 64-page word.  Returns

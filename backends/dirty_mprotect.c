@@ -161,7 +161,12 @@ static int install(void)
     memset(&ours, 0, sizeof ours);
     ours.sa_sigaction = segv_handler;
     ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&ours.sa_mask);
+    /* Every other signal blocked while the handler runs: a thread must not
+     * be stopped (a collector's suspend signal) between unprotecting the
+     * page and setting its bit, or another thread's store to the now
+     * writable page, made before the stop, would escape the take that
+     * follows. */
+    sigfillset(&ours.sa_mask);
     prev = cur;
     return sigaction(SIGSEGV, &ours, NULL);
 }
@@ -264,7 +269,7 @@ static void report_run(void *c, uintptr_t a, size_t len)
     cc->fn(cc->ctx, (void *)a, len);
 }
 
-static long mp_collect(dirty_run_fn fn, void *ctx)
+static long collect_pages(dirty_run_fn fn, void *ctx, bool rearm)
 {
     install();
     atomic_fetch_add(&st.collects, 1);
@@ -280,8 +285,12 @@ static long mp_collect(dirty_run_fn fn, void *ctx)
         uintptr_t s = atomic_load(&r->start);
         cc.r = r;
         /* Many runs: one mprotect over the range (pages not taken are
-         * read-only already, or writable with their bit set later). */
-        if (nruns > 64 && nruns > r->npages / 256) {
+         * read-only already, or writable with their bit set later, or
+         * disarmed: those are armed again, an over-approximation). */
+        if (!rearm) {
+            /* take: the pages stay writable with their bits clear, like
+             * disarmed pages. */
+        } else if (nruns > 64 && nruns > r->npages / 256) {
             if (mprotect((void *)s, atomic_load(&r->end) - s, PROT_READ) != 0)
                 dirty_snap_runs(r, reprotect_run, &cc);
         } else {
@@ -291,10 +300,38 @@ static long mp_collect(dirty_run_fn fn, void *ctx)
         pages += (long)n;
         atomic_fetch_add(&st.runs_reported, nruns);
     }
-    atomic_fetch_sub(&splits, charged);
+    if (rearm)
+        atomic_fetch_sub(&splits, charged);
     recompute_budget();
     atomic_fetch_add(&st.pages_reported, (uint64_t)pages);
     return pages;
+}
+
+static long mp_collect(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, true); }
+static long mp_take(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, false); }
+
+static int mp_arm_range(void *addr, size_t len)
+{
+    install();
+    struct dirty_range *r = dirty_reg_clear_pages(&reg, (uintptr_t)addr, len);
+    if (!r)
+        return -1;
+    if (mprotect(addr, len, PROT_READ) != 0) {
+        /* No VMA left to split: stays writable and counts as written. */
+        uintptr_t s = atomic_load(&r->start);
+        dirty_range_mark(r, ((uintptr_t)addr - s) >> DIRTY_PAGE_SHIFT, len >> DIRTY_PAGE_SHIFT);
+        atomic_fetch_add(&st.range_fallbacks, 1);
+    }
+    return 0;
+}
+
+static int mp_disarm_range(void *addr, size_t len)
+{
+    if (!dirty_reg_clear_pages(&reg, (uintptr_t)addr, len))
+        return -1;
+    /* If the split fails the pages stay armed: their writes are reported. */
+    mprotect(addr, len, PROT_READ | PROT_WRITE);
+    return 0;
 }
 
 static int mp_prepare(void *addr, size_t len)
@@ -353,6 +390,9 @@ struct dirty_backend dirty_backend_mprotect = {
     .untrack = mp_untrack,
     .arm = mp_arm,
     .collect = mp_collect,
+    .arm_range = mp_arm_range,
+    .disarm_range = mp_disarm_range,
+    .take = mp_take,
     .release = dirty_release_plain,
     .prepare_syscall_write = mp_prepare,
     .stats = mp_stats,

@@ -65,6 +65,13 @@ static long none_collect(dirty_run_fn fn, void *ctx)
     return pages;
 }
 
+/* Every write since the last collect is reported anyway: arming a range
+ * costs nothing more, and a disarmed page is still reported. */
+static int none_range_nop(void *addr, size_t len)
+{
+    return dirty_reg_clear_pages(&reg, (uintptr_t)addr, len) ? 0 : -1;
+}
+
 static void none_stats(struct dirty_stats *out)
 {
     dirty_copy_stats(&st, out);
@@ -80,7 +87,7 @@ struct dirty_backend dirty_backend_none = {
     .name = "none",
     .caps = {.complete = true, .precise = false, .granule = 4096, .max_run = SIZE_MAX,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .fork_child_all_dirty = true},
+             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = true},
     .probe = none_probe,
     .init = none_init,
     .map = none_map,
@@ -89,6 +96,9 @@ struct dirty_backend dirty_backend_none = {
     .untrack = none_untrack,
     .arm = none_arm,
     .collect = none_collect,
+    .arm_range = none_range_nop,
+    .disarm_range = none_range_nop,
+    .take = none_collect,
     .release = dirty_release_plain,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = none_stats,

@@ -235,6 +235,13 @@ static long sd_collect(dirty_run_fn fn, void *ctx)
     return pages;
 }
 
+/* Every write since the last collect is reported anyway: arming a range
+ * costs nothing more, and a disarmed page is still reported. */
+static int sd_range_nop(void *addr, size_t len)
+{
+    return dirty_reg_clear_pages(&reg, (uintptr_t)addr, len) ? 0 : -1;
+}
+
 static void sd_stats(struct dirty_stats *out)
 {
     dirty_copy_stats(&st, out);
@@ -256,7 +263,7 @@ struct dirty_backend dirty_backend_softdirty = {
     .name = "soft-dirty",
     .caps = {.complete = true, .precise = false, .granule = 4096, .max_run = SIZE_MAX,
              .atomic_collect = false, .process_wide = true, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .fork_child_all_dirty = false},
+             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = false},
     .probe = sd_probe,
     .init = sd_init,
     .map = sd_map,
@@ -265,6 +272,9 @@ struct dirty_backend dirty_backend_softdirty = {
     .untrack = sd_untrack,
     .arm = sd_arm,
     .collect = sd_collect,
+    .arm_range = sd_range_nop,
+    .disarm_range = sd_range_nop,
+    .take = sd_collect,
     .release = dirty_release_plain,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = sd_stats,

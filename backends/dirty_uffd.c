@@ -44,6 +44,7 @@ static pid_t owner;
 static pthread_t handler;
 static char zero_page[4096] __attribute__((aligned(4096)));
 static bool handler_running;
+static pthread_mutex_t wp_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int wp_range(uintptr_t s, size_t len, bool on) { return dirty_uffd_wp(uffd, s, len, on); }
 
@@ -73,6 +74,10 @@ static void *handler_main(void *arg)
             uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(DIRTY_PAGE - 1);
             uint64_t fl = m->arg.pagefault.flags;
             bool mark = true;
+            /* Unprotect and mark as one step with respect to collect and
+             * take (wp_mu): another thread's store to the page, once it is
+             * writable, must not escape a take that finds the bit clear. */
+            pthread_mutex_lock(&wp_mu);
             if (fl & UFFD_PAGEFAULT_FLAG_WP) {
                 /* Unprotect without waking, mark, then wake: the
                  * writer's store lands after its bit is set (so a
@@ -102,6 +107,7 @@ static void *handler_main(void *arg)
                     dirty_range_mark(r, (page - atomic_load(&r->start)) >> DIRTY_PAGE_SHIFT, 1);
                 atomic_fetch_add(&st.faults, 1);
             }
+            pthread_mutex_unlock(&wp_mu);
             struct uffdio_range rg = {.start = page, .len = DIRTY_PAGE};
             ioctl(uffd, UFFDIO_WAKE, &rg);
         }
@@ -185,6 +191,8 @@ static int check_fork(void)
 {
     if (owner == getpid())
         return 0;
+    /* The parent's handler thread may have held it at the fork. */
+    pthread_mutex_init(&wp_mu, NULL);
     close_all(false);
     if (open_all(NULL, 0) != 0)
         return -1;
@@ -232,6 +240,7 @@ static int uf_arm(void)
         return -1;
     int ret = 0;
     atomic_fetch_add(&st.arms, 1);
+    pthread_mutex_lock(&wp_mu);
     DIRTY_REG_FOREACH(&reg, r)
     {
         uintptr_t s = atomic_load(&r->start);
@@ -239,6 +248,7 @@ static int uf_arm(void)
         if (wp_range(s, atomic_load(&r->end) - s, true) != 0)
             ret = -1;
     }
+    pthread_mutex_unlock(&wp_mu);
     return ret;
 }
 
@@ -261,7 +271,7 @@ static void report_run(void *c, uintptr_t a, size_t len)
     cc->fn(cc->ctx, (void *)a, len);
 }
 
-static long uf_collect(dirty_run_fn fn, void *ctx)
+static long collect_pages(dirty_run_fn fn, void *ctx, bool rearm)
 {
     if (check_fork() != 0)
         return -1;
@@ -271,18 +281,24 @@ static long uf_collect(dirty_run_fn fn, void *ctx)
     DIRTY_REG_FOREACH(&reg, r)
     {
         size_t nruns;
+        pthread_mutex_lock(&wp_mu);
         size_t n = dirty_range_take(r, &nruns);
-        if (!n)
+        if (!n) {
+            pthread_mutex_unlock(&wp_mu);
             continue;
+        }
         uintptr_t s = atomic_load(&r->start);
         /* Many runs: one ioctl over the range beats one per run.  Pages
          * not taken are protected or have their bit set (see the top). */
-        if (nruns > 64 && nruns > r->npages / 256) {
+        if (!rearm) {
+            /* take: the handler already made the pages writable. */
+        } else if (nruns > 64 && nruns > r->npages / 256) {
             if (wp_range(s, atomic_load(&r->end) - s, true) != 0 && !cc.err)
                 cc.err = errno;
         } else {
             dirty_snap_runs(r, reprotect_run, &cc);
         }
+        pthread_mutex_unlock(&wp_mu);
         dirty_snap_runs(r, report_run, &cc);
         pages += (long)n;
         atomic_fetch_add(&st.runs_reported, nruns);
@@ -294,6 +310,22 @@ static long uf_collect(dirty_run_fn fn, void *ctx)
     }
     return pages;
 }
+
+static long uf_collect(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, true); }
+static long uf_take(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, false); }
+
+static int set_range(void *addr, size_t len, bool on)
+{
+    if (check_fork() != 0)
+        return -1;
+    pthread_mutex_lock(&wp_mu);
+    int rc = dirty_reg_clear_pages(&reg, (uintptr_t)addr, len) ? wp_range((uintptr_t)addr, len, on) : -1;
+    pthread_mutex_unlock(&wp_mu);
+    return rc;
+}
+
+static int uf_arm_range(void *addr, size_t len) { return set_range(addr, len, true); }
+static int uf_disarm_range(void *addr, size_t len) { return set_range(addr, len, false); }
 
 static void uf_stats(struct dirty_stats *out)
 {
@@ -328,6 +360,9 @@ struct dirty_backend dirty_backend_uffd = {
     .untrack = uf_untrack,
     .arm = uf_arm,
     .collect = uf_collect,
+    .arm_range = uf_arm_range,
+    .disarm_range = uf_disarm_range,
+    .take = uf_take,
     .release = dirty_release_plain,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = uf_stats,

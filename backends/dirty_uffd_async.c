@@ -15,6 +15,8 @@
 #include "dirty_impl.h"
 #include "linux_compat.h"
 
+#include <valgrind/memcheck.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -84,14 +86,14 @@ static int wp_range(uintptr_t s, size_t len, bool on) { return dirty_uffd_wp(uff
 
 static int register_range(uintptr_t s, size_t len) { return dirty_uffd_register(uffd, s, len, UFFDIO_REGISTER_MODE_WP); }
 
-static long scan(uintptr_t s, uintptr_t e, dirty_run_fn fn, void *ctx, int *err)
+static long scan(uintptr_t s, uintptr_t e, bool rearm, dirty_run_fn fn, void *ctx, int *err)
 {
     long pages = 0;
     struct pm_scan_arg a;
     while (s < e) {
         memset(&a, 0, sizeof a);
         a.size = sizeof a;
-        a.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+        a.flags = rearm ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0;
         a.start = s;
         a.end = e;
         a.vec = (uintptr_t)vec;
@@ -100,6 +102,10 @@ static long scan(uintptr_t s, uintptr_t e, dirty_run_fn fn, void *ctx, int *err)
         a.return_mask = PAGE_IS_WRITTEN;
         long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
         atomic_fetch_add(&st.scan_calls, 1);
+        /* Valgrind does not know this ioctl: tell memcheck what it wrote. */
+        if (n > 0)
+            VALGRIND_MAKE_MEM_DEFINED(vec, (size_t)n * sizeof *vec);
+        VALGRIND_MAKE_MEM_DEFINED(&a.walk_end, sizeof a.walk_end);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -180,6 +186,8 @@ static int ua_probe(char *why, size_t len)
                             .vec = (uintptr_t)v, .vec_len = 4, .category_mask = PAGE_IS_WRITTEN,
                             .return_mask = PAGE_IS_WRITTEN};
     long n = ioctl(pm, PAGEMAP_SCAN, &a);
+    if (n > 0)
+        VALGRIND_MAKE_MEM_DEFINED(v, (size_t)n * sizeof v[0]);
     if (n < 0) {
         dirty_why(why, len, "uffd-async: PAGEMAP_SCAN ioctl failed: %s%s", strerror(errno),
                   errno == ENOTTY ? " (needs Linux >= 6.7)" : "");
@@ -259,7 +267,7 @@ static int span_cmp(const void *a, const void *b)
     return x->s < y->s ? -1 : x->s > y->s;
 }
 
-static long ua_collect(dirty_run_fn fn, void *ctx)
+static long collect_pages(dirty_run_fn fn, void *ctx, bool rearm)
 {
     if (check_fork() != 0)
         return -1;
@@ -292,7 +300,7 @@ static long ua_collect(dirty_run_fn fn, void *ctx)
     }
     for (size_t i = 0; i < m; i++) {
         int e = 0;
-        pages += scan(spans[i].s, spans[i].e, fn, ctx, &e);
+        pages += scan(spans[i].s, spans[i].e, rearm, fn, ctx, &e);
         if (e == EPERM) {
             /* Part of the span lost its registration (mremap'd or
              * re-mmap'd without untrack): register again and report the
@@ -315,6 +323,24 @@ static long ua_collect(dirty_run_fn fn, void *ctx)
         return -1;
     }
     return pages;
+}
+
+static long ua_collect(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, true); }
+/* Without PM_SCAN_WP_MATCHING: the written pages stay unprotected. */
+static long ua_take(dirty_run_fn fn, void *ctx) { return collect_pages(fn, ctx, false); }
+
+static int ua_arm_range(void *addr, size_t len)
+{
+    if (check_fork() != 0 || !dirty_reg_lookup(&reg, (uintptr_t)addr))
+        return -1;
+    return wp_range((uintptr_t)addr, len, true);
+}
+
+static int ua_disarm_range(void *addr, size_t len)
+{
+    if (check_fork() != 0 || !dirty_reg_lookup(&reg, (uintptr_t)addr))
+        return -1;
+    return wp_range((uintptr_t)addr, len, false);
 }
 
 static void ua_stats(struct dirty_stats *out)
@@ -344,7 +370,7 @@ struct dirty_backend dirty_backend_uffd_async = {
     .name = "uffd-async",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 2u << 20,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .fork_child_all_dirty = true},
+             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = true},
     .probe = ua_probe,
     .init = ua_init,
     .map = dirty_map_aligned,
@@ -353,6 +379,9 @@ struct dirty_backend dirty_backend_uffd_async = {
     .untrack = ua_untrack,
     .arm = ua_arm,
     .collect = ua_collect,
+    .arm_range = ua_arm_range,
+    .disarm_range = ua_disarm_range,
+    .take = ua_take,
     .release = dirty_release_plain,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = ua_stats,

@@ -11,6 +11,8 @@
 #include "stats.h"
 #include "threads.h"
 #include "vg.h"
+#include "watch.h"
+#include "incremental.h"
 
 #include <errno.h>
 #include <string.h>
@@ -106,14 +108,19 @@ static void *alloc_large(size_t size, enum kind k)
         errno = ENOMEM;
         return NULL;
     }
-    pd->state = PS_LARGE;
     pd->kind = (uint8_t)k;
     pd->npages = (uint32_t)n;
     pd->nobjs = 1;
+    if (incremental_marking())
+        pd->flags |= PF_FRESH;
+    /* Published last: a concurrent marker reads the fields after the state. */
+    __atomic_store_n(&pd->state, PS_LARGE, __ATOMIC_RELEASE);
     large_link(pd);
     void *p = (void *)pd_addr(pd);
     struct chunk *c = chunk_of_pd(pd);
     bit_set_atomic(c->alloc, granule_bit(c, (uintptr_t)p));
+    bit_clear_atomic(c->mark, granule_bit(c, (uintptr_t)p));   /* sticky marks: see new_block */
+    watch_young_block(pd);
     heap_unlock();
     /* The pages may have held objects memcheck saw freed: they are ours
      * again (and the scan reads all of them, past the size asked for). */
@@ -129,7 +136,8 @@ static void *alloc_uncollectable_small(size_t size)
     unsigned cls = size_to_class(size);
     struct flist *fl = &uncollectable_fl[cls];
     heap_lock();
-    if (!fl->n && !blocks_refill(KIND_UNCOLLECTABLE, cls, fl)) {
+    struct page_desc *from;
+    if (!fl->n && !blocks_refill(KIND_UNCOLLECTABLE, cls, fl, &from)) {
         heap_unlock();
         errno = ENOMEM;
         return NULL;
@@ -162,7 +170,14 @@ void *alloc_slow(size_t size, enum kind k)
     alloc_flush_counts(&tl_state);
     collect_maybe_locked();
     struct flist got;
-    bool ok = blocks_refill(k, cls, &got);
+    struct page_desc *from;
+    bool ok = blocks_refill(k, cls, &got, &from);
+    if (ok && k == KIND_NORMAL && incremental_marking()) {
+        /* The previous list is used up: its block is full, arm it so the
+         * concurrent marker can scan it. */
+        watch_settle_fresh(tl_state.fresh[cls]);
+        tl_state.fresh[cls] = from && (from->flags & PF_FRESH) ? from : NULL;
+    }
     if (ok) {
         /* Installed under the lock: a collection must see the list in tl. */
         tl_state.fl[k][cls] = got.head;
@@ -226,6 +241,12 @@ static void free_large(struct page_desc *b)
     }
 }
 
+/* A freed object is not old any more (marks are sticky between full
+ * collections in generational mode): its slot is reused as young.  Only
+ * after the free is known to be valid: a free object's mark keeps a sweep
+ * from listing it twice. */
+static void forget_mark(struct chunk *c, size_t bit) { bit_clear_atomic(c->mark, bit); }
+
 static void misuse_freed(void *ptr)
 {
     report_misuse("cogc_free(%p): object already freed or collected; ignored", ptr);
@@ -271,6 +292,7 @@ void alloc_free(void *ptr)
         bool ok = b->state == PS_SMALL && !is_free(ptr) &&
                   (b->kind != KIND_UNCOLLECTABLE || bit_clear_atomic(c->alloc, bit));
         if (ok) {
+            forget_mark(c, bit);
             vg_free(ptr);
             vg_make_writable(ptr, size);
             if (b->kind != KIND_ATOMIC)
@@ -294,6 +316,7 @@ void alloc_free(void *ptr)
     }
     if (is_free(ptr))
         return misuse_freed(ptr);
+    forget_mark(c, bit);
     vg_free(ptr);
     vg_make_writable(ptr, size);
     if (b->kind == KIND_NORMAL)
@@ -334,6 +357,7 @@ void *alloc_realloc(void *ptr, size_t size)
 
 void alloc_mark_free_lists(struct tl *t)
 {
+    memset(t->fresh, 0, sizeof t->fresh);   /* the final pause settles every fresh block */
     for (int k = 0; k < 2; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
             for (void *p = t->fl[k][cls]; p; p = *(void **)p)
@@ -346,10 +370,11 @@ void alloc_drop_free_lists(struct tl *t)
     memset(t->fl, 0, sizeof t->fl);
 }
 
-void alloc_mark_heap_roots(void)
+void alloc_mark_heap_roots(bool drop_lists)
 {
-    blocks_mark_roots();
-    memset(uncollectable_fl, 0, sizeof uncollectable_fl);
+    blocks_mark_roots(drop_lists);
+    if (drop_lists)
+        memset(uncollectable_fl, 0, sizeof uncollectable_fl);
     for (struct page_desc *b = large_objects; b; b = b->next)
         if (b->kind == KIND_UNCOLLECTABLE)
             mark_push_root_object(pd_addr(b), object_size(b));

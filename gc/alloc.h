@@ -14,6 +14,9 @@ struct thread;
  * describes: link, tag, and zeros for scanned kinds. */
 struct tl {
     void *fl[2][NCLASSES];     /* KIND_NORMAL and KIND_ATOMIC lists */
+    /* During an incremental cycle: the fresh block each list came from,
+     * armed when the thread moves on to the next (watch_settle_fresh). */
+    struct page_desc *fresh[NCLASSES];
     size_t refilled;           /* bytes handed to this thread since last flush */
     struct thread *self;       /* registry record, NULL while unregistered */
 };
@@ -46,8 +49,11 @@ size_t alloc_size(const void *p);
 
 /* Called by the collector with the heap lock held and the world stopped. */
 void alloc_mark_free_lists(struct tl *t);
-/* Free lists held by the heap itself, and every uncollectable object. */
-void alloc_mark_heap_roots(void);
+/* Free lists held by the heap itself, and every uncollectable object.
+ * drop_lists: the heap's own lists are dropped (their objects stay free
+ * and are listed again by the next sweep); false at the start of an
+ * incremental cycle, when no sweep can run until it ends. */
+void alloc_mark_heap_roots(bool drop_lists);
 void alloc_after_mark(void);   /* new epoch: blocks unswept, large objects swept */
 void alloc_drop_free_lists(struct tl *t);   /* thread exit */
 void alloc_flush_counts(struct tl *t);

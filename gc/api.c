@@ -15,6 +15,7 @@
 #include "stats.h"
 #include "threads.h"
 #include "tracking.h"
+#include "incremental.h"
 #include "vg.h"
 
 #include <errno.h>
@@ -227,6 +228,79 @@ COGC_API int cogc_get_interior_pointers(void)
     options_init();
     return (int)option(OPT_INTERIOR);
 }
+
+COGC_API void cogc_collect_minor(void)
+{
+    if (cogc_init() != 0)
+        return;
+    heap_lock();
+    alloc_flush_counts(&tl_state);
+    collect_locked(COLLECT_EXPLICIT_MINOR);
+    heap_unlock();
+    if (finalize_work)
+        finalize_poll();
+}
+
+COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
+{
+    if (!p && len) {
+        errno = EINVAL;
+        return -1;
+    }
+    return collector_ready() ? tracking_prepare_syscall_write(p, len) : 0;
+}
+
+COGC_API int cogc_set_generational(int on)
+{
+    if (cogc_init() != 0)
+        return -1;
+    heap_lock();
+    bool ok = collect_set_generational(on != 0);
+    heap_unlock();
+    if (!ok) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return 0;
+}
+
+COGC_API int cogc_get_generational(void)
+{
+    if (cogc_init() != 0)
+        return 0;
+    heap_lock();
+    int on = collect_generational();
+    heap_unlock();
+    return on;
+}
+
+COGC_API int cogc_set_incremental(int on)
+{
+    if (cogc_init() != 0)
+        return -1;
+    heap_lock();
+    if (!on && incremental_marking())
+        collect_locked(COLLECT_EXPLICIT);   /* finish the cycle first */
+    bool ok = incremental_set(on != 0);
+    heap_unlock();
+    if (!ok) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return 0;
+}
+
+COGC_API int cogc_get_incremental(void)
+{
+    if (cogc_init() != 0)
+        return 0;
+    heap_lock();
+    int on = incremental_enabled();
+    heap_unlock();
+    return on;
+}
+
+COGC_API int cogc_enable_incremental(void) { return cogc_set_incremental(1); }
 
 COGC_API int cogc_set_markers(unsigned n)
 {

@@ -4,6 +4,8 @@
 #include "pages.h"
 #include "stats.h"
 #include "vg.h"
+#include "watch.h"
+#include "incremental.h"
 
 #include <string.h>
 
@@ -140,29 +142,40 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     stats_reclaimed(reclaimed);
 }
 
-static bool new_block(enum kind k, unsigned cls, struct flist *out)
+static bool new_block(enum kind k, unsigned cls, struct flist *out, struct page_desc **from)
 {
     const struct size_class *sc = &size_classes[cls];
     bool zero;
     struct page_desc *b = heap_get_pages(sc->pages, false, &zero);
     if (!b)
         return false;
-    b->state = PS_SMALL;
     b->kind = (uint8_t)k;
     b->sclass = (uint8_t)cls;
     b->npages = sc->pages;
     b->objsize = sc->size;
     b->nobjs = sc->nobjs;
     b->recip = sc->recip;
+    if (incremental_marking())
+        b->flags |= PF_FRESH;
+    /* Published last: a concurrent marker reads the fields after the state. */
+    __atomic_store_n(&b->state, PS_SMALL, __ATOMIC_RELEASE);
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+    /* Marks are sticky in generational mode: a large object freed while
+     * marked would leave its bit to a new object here. */
+    chunk_clear_mark_range(chunk_of_pd(b), pd_addr(b), (size_t)sc->pages * PAGE_SIZE);
     list_push(&blocks[k][cls], b);
     build_list(pd_addr(b), sc->size, sc->nobjs, k, zero, out);
+    watch_young_block(b);
+    *from = b;
     return true;
 }
 
-bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out, struct page_desc **from)
 {
+    *from = NULL;
     if (spare[k][cls].n) {
+        /* Spare objects come from blocks swept in this epoch, which were
+         * noted young when swept (blocks_sweep_if_unswept). */
         *out = spare[k][cls];
         spare[k][cls] = (struct flist){0};
         return true;
@@ -173,10 +186,13 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
         if (atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
             continue;
         sweep_block(b, true, out);
-        if (out->n)
+        if (out->n) {
+            watch_young_block(b);
+            *from = b;
             return true;
+        }
     }
-    return new_block(k, cls, out);
+    return new_block(k, cls, out, from);
 }
 
 void blocks_sweep_if_unswept(struct page_desc *b)
@@ -185,6 +201,8 @@ void blocks_sweep_if_unswept(struct page_desc *b)
         return;
     struct flist got;
     sweep_block(b, false, &got);
+    if (got.n)
+        watch_young_block(b);
     flist_append(&spare[b->kind][b->sclass], &got);
 }
 
@@ -202,11 +220,12 @@ size_t blocks_sweep_all(void)
     return pages_free_count() - before;
 }
 
-void blocks_mark_roots(void)
+void blocks_mark_roots(bool drop_spares)
 {
     /* The spare lists are only the heap's: dropped, not kept, so that their
      * blocks can empty (the objects stay tagged free; sweeps relist them). */
-    memset(spare, 0, sizeof spare);
+    if (drop_spares)
+        memset(spare, 0, sizeof spare);
     for (unsigned cls = 0; cls < NCLASSES; cls++) {
         for (struct page_desc *b = blocks[KIND_UNCOLLECTABLE][cls]; b; b = b->next) {
             struct chunk *c = chunk_of_pd(b);

@@ -28,15 +28,16 @@ static inline void make_free(void *p, void *next)
 
 void blocks_init(void);
 /* A non-empty list of free objects of (k, cls), or false: from the
- * heap's spare lists, by sweeping the next unswept block, or a new block. */
-bool blocks_refill(enum kind k, unsigned cls, struct flist *out);
+ * heap's spare lists, by sweeping the next unswept block, or a new block.
+ * *from: the block the whole list came from (NULL for spare lists). */
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out, struct page_desc **from);
 /* Sweep b now if it is unswept in this epoch; its free objects are kept. */
 void blocks_sweep_if_unswept(struct page_desc *b);
 /* Sweep every unswept block; returns pages freed. */
 size_t blocks_sweep_all(void);
-/* World stopped: mark free-listed objects held by the heap, and push every
- * uncollectable small object. */
-void blocks_mark_roots(void);
+/* World stopped: push every uncollectable small object; drop the heap's
+ * spare lists when drop_spares. */
+void blocks_mark_roots(bool drop_spares);
 /* After marking: every block becomes unswept. */
 void blocks_new_epoch(void);
 

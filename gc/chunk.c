@@ -2,6 +2,8 @@
 #include "options.h"
 #include "os.h"
 #include "tracking.h"
+#include "watch.h"
+#include "incremental.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,6 +14,7 @@ struct chunk **chunk_table;
 uintptr_t heap_lo = UINTPTR_MAX, heap_hi = UINTPTR_MAX;
 static struct chunk *chunks;
 static size_t mapped_bytes;
+static struct chunk *doomed;   /* deleted while marking ran concurrently */
 
 int chunk_table_init(void)
 {
@@ -22,12 +25,13 @@ int chunk_table_init(void)
 }
 
 static size_t bitmap_bytes(size_t npages) { return round_up(npages * GRANULES_PER_PAGE / 8, 64); }
+static size_t page_bitmap_bytes(size_t npages) { return round_up((npages + 7) / 8, 64); }
 
 size_t chunk_header_bytes(size_t npages)
 {
     size_t n = round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
     n += 2 * bitmap_bytes(npages);
-    n += round_up((npages + 7) / 8, 64);
+    n += 3 * page_bitmap_bytes(npages);
     return round_up(n, PAGE_SIZE);
 }
 
@@ -57,8 +61,11 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     /* The allocation bitmap goes last and is not populated: only large and
      * uncollectable objects use it. */
     c->mark = (_Atomic uint64_t *)meta;
+    size_t pb = page_bitmap_bytes(npages);
     c->black = (_Atomic uint64_t *)(meta + bitmap_bytes(npages));
-    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages) + round_up((npages + 7) / 8, 64));
+    c->watch = (uint64_t *)(meta + bitmap_bytes(npages) + pb);
+    c->rescan = (uint64_t *)(meta + bitmap_bytes(npages) + 2 * pb);
+    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages) + 3 * pb);
     /* A new chunk is used at once (a growing heap), and one populate call
      * costs a fraction of the page faults it replaces. */
     size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
@@ -84,11 +91,13 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     chunks = c;
     mapped_bytes += size;
     tracking_chunk_added(c);
+    watch_chunk_added(c);
     return c;
 }
 
 void chunk_delete(struct chunk *c)
 {
+    watch_chunk_removed(c);
     tracking_chunk_removed(c);
     struct chunk **pp = &chunks;
     while (*pp != c)
@@ -98,11 +107,38 @@ void chunk_delete(struct chunk *c)
     for (size_t off = 0; off < c->size; off += CHUNK_SIZE)
         chunk_table[(a + off) >> CHUNK_SHIFT] = NULL;
     mapped_bytes -= c->size;
+    if (incremental_marking()) {
+        /* The concurrent marker may be reading it: unmapped at the final pause. */
+        c->next = doomed;
+        doomed = c;
+        return;
+    }
     tracking_unmap(c, c->size);
+}
+
+void chunk_unmap_deferred(void)
+{
+    while (doomed) {
+        struct chunk *c = doomed;
+        doomed = c->next;
+        tracking_unmap(c, c->size);
+    }
 }
 
 struct chunk *chunk_list(void) { return chunks; }
 size_t chunk_mapped_bytes(void) { return mapped_bytes; }
+
+void chunk_clear_mark_range(struct chunk *c, uintptr_t a, size_t len)
+{
+    size_t bit = granule_bit(c, a), end = bit + (len >> GRANULE_SHIFT);
+    for (; bit < end && (bit & 63); bit++)
+        bit_clear_atomic(c->mark, bit);
+    for (; bit + 64 <= end; bit += 64)
+        if (atomic_load_explicit(&c->mark[bit >> 6], memory_order_relaxed))
+            atomic_store_explicit(&c->mark[bit >> 6], 0, memory_order_relaxed);
+    for (; bit < end; bit++)
+        bit_clear_atomic(c->mark, bit);
+}
 
 void chunk_clear_marks(void)
 {
@@ -113,6 +149,6 @@ void chunk_clear_marks(void)
         } else {
             memset((void *)c->mark, 0, bitmap_bytes(c->npages));
         }
-        memset((void *)c->black, 0, round_up((c->npages + 7) / 8, 64));
+        memset((void *)c->black, 0, page_bitmap_bytes(c->npages));
     }
 }

@@ -21,6 +21,8 @@ enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3
 
 #define PF_ZERO     1u   /* free page known to read as zero */
 #define PF_RELEASED 2u   /* free page given back to the kernel */
+#define PF_YOUNG    4u   /* block head: handed to the allocator since the last collection */
+#define PF_FRESH    8u   /* block head: made from free pages while concurrent marking runs */
 
 struct page_desc {
     uint8_t state;
@@ -46,6 +48,8 @@ struct chunk {
     _Atomic uint64_t *mark; /* one bit per granule */
     _Atomic uint64_t *alloc;/* one bit per granule: object start, allocated */
     _Atomic uint64_t *black;/* one bit per page: hit by a false pointer */
+    uint64_t *watch;        /* one bit per page: armed for writes, holds old objects (watch.c) */
+    uint64_t *rescan;       /* one bit per page: watched and written since the last collection */
     struct page_desc pd[];
 };
 
@@ -95,11 +99,15 @@ static inline bool bit_clear_atomic(_Atomic uint64_t *map, size_t bit)
  * large object when `single`).  NULL with errno on failure. */
 struct chunk *chunk_new(size_t data_pages, bool single);
 void chunk_delete(struct chunk *c);
+/* Unmap the chunks deleted while an incremental cycle marked (final pause). */
+void chunk_unmap_deferred(void);
 struct chunk *chunk_list(void);
 size_t chunk_mapped_bytes(void);
 /* Bytes of metadata at the start of a chunk of `npages` pages. */
 size_t chunk_header_bytes(size_t npages);
 int chunk_table_init(void);
+/* Clear the mark bits of the granules of [a, a+len) (a granule aligned). */
+void chunk_clear_mark_range(struct chunk *c, uintptr_t a, size_t len);
 /* Clear every mark (and black-list) bit: the start of a full collection. */
 void chunk_clear_marks(void);
 

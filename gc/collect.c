@@ -14,22 +14,61 @@
 #include "tracking.h"
 #include "report.h"
 #include "verify.h"
+#include "watch.h"
+#include "block.h"
+#include "incremental.h"
 
 #include <libunwind.h>
 
 static size_t since_last;      /* bytes handed out since the last collection */
 static size_t trigger;
-static uint64_t ncollections;
+static size_t paced_at;         /* since_last at the last paced marking step */
+static uint64_t ncollections, nminor;
 static unsigned markers;
 static volatile bool ready;
 
+/* Generational mode: marks survive minor collections (sticky), so the
+ * marked objects are the old generation. */
+static bool generational;
+static bool need_full = true;   /* marks are not (yet) the old generation */
+static uint64_t full_live;      /* bytes live after the last full collection */
+static uint64_t promoted;       /* bytes marked by minor collections since then */
+
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
+
+static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
+
+/* Young bytes between minor collections: at most COGC_MIN_TRIGGER, halved
+ * while minor pauses overshoot COGC_PAUSE_TARGET_US (a minor collection
+ * costs what survives of them: all of it while a program builds a big
+ * structure), grown back when they are well under it. */
+#define MIN_NURSERY ((size_t)512 << 10)
+static size_t nursery;
+
+static void adapt_nursery(uint64_t pause_ns)
+{
+    uint64_t target = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000;
+    if (!nursery)
+        nursery = min_trigger();
+    /* With a backend that reports more than was written (none), a minor
+     * pause is the rescan of every watched page: a smaller young
+     * generation would only mean more of them. */
+    if (!tracking_precise())
+        return;
+    if (pause_ns > target && nursery / 2 >= MIN_NURSERY)
+        nursery /= 2;
+    else if (pause_ns < target / 4 && nursery < min_trigger())
+        nursery = nursery * 2 < min_trigger() ? nursery * 2 : min_trigger();
+}
 
 static void set_trigger(uint64_t live)
 {
-    size_t min = (size_t)option(OPT_MIN_TRIGGER);
     size_t t = (size_t)(live * (uint64_t)option(OPT_GROWTH) / 100);
-    trigger = t > min ? t : min;
+    if (!nursery)
+        nursery = min_trigger();
+    /* A minor collection's cost grows with the young bytes that survive,
+     * not with the heap. */
+    trigger = generational ? nursery : t < min_trigger() ? min_trigger() : t;
 }
 
 int collect_init(void)
@@ -37,10 +76,27 @@ int collect_init(void)
     markers = (unsigned)option(OPT_MARKERS);
     if (markers == 0)
         markers = os_ncpus();
+    if (option(OPT_GENERATIONAL))
+        collect_set_generational(true);
+    if (option(OPT_INCREMENTAL))
+        incremental_set(true);
     set_trigger(0);
     __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
     return 0;
 }
+
+bool collect_set_generational(bool on)
+{
+    if (on && !watch_enable())
+        return false;
+    if (on && !generational)
+        need_full = true;
+    generational = on;
+    set_trigger(full_live + promoted);
+    return true;
+}
+
+bool collect_generational(void) { return generational; }
 
 void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 
@@ -48,67 +104,217 @@ void collect_note_allocated(size_t bytes) { since_last += bytes; }
 
 int collect_disabled;
 
+/* Bytes the program may allocate while a cycle marks before the final
+ * pause is forced: what a stop-the-world full collection would have let it
+ * allocate after the last one (no minor collection runs during a cycle;
+ * the bytes promoted since may have died, so they do not count). */
+static size_t cycle_allowance(void)
+{
+    size_t t = (size_t)(full_live * (uint64_t)option(OPT_GROWTH) / 100);
+    return t < min_trigger() ? min_trigger() : t;
+}
+
 void collect_maybe_locked(void)
 {
-    if (since_last >= trigger && !collect_disabled)
+    if (collect_disabled)
+        return;
+    if (!incremental_marking()) {
+        if (since_last >= trigger)
+            collect_locked(COLLECT_TRIGGER);
+        return;
+    }
+    /* A cycle runs.  Without a background marker, allocation pays for
+     * marking; either way, if the program outruns the marker by a whole
+     * trigger's worth, the final pause comes now. */
+    if ((!incremental_background() && incremental_paced_step(since_last - paced_at)) ||
+        since_last >= cycle_allowance())
         collect_locked(COLLECT_TRIGGER);
+    paced_at = since_last;
 }
 
 static const char *reason_name(enum collect_reason why)
 {
     switch (why) {
     case COLLECT_EXPLICIT: return "explicit";
+    case COLLECT_EXPLICIT_MINOR: return "explicit-minor";
     case COLLECT_TRIGGER: return "allocation";
     case COLLECT_OUT_OF_MEMORY: return "out-of-memory";
+    case COLLECT_CYCLE_DONE: return "marking-done";
     }
     return "?";
 }
 
-/* noinline: the context captured here must stay on the stack, untouched,
- * until marking is over; so this frame marks and sweeps itself. */
-__attribute__((noinline)) void collect_locked(enum collect_reason why)
+/* Minor unless: not generational, asked for a full one, the marks are not
+ * the old generation, or the survivors promoted since the last full
+ * collection have grown the old generation by COGC_GROWTH percent (then
+ * the old generation holds enough garbage to be worth a full trace). */
+static bool choose_minor(enum collect_reason why)
 {
-    struct gc_record rec = {.reason = reason_name(why), .markers = markers};
-    rec.mapped = chunk_mapped_bytes();
-    rec.in_use_before = rec.mapped - pages_free_count() * PAGE_SIZE;
+    if (!generational || need_full || why == COLLECT_EXPLICIT || why == COLLECT_OUT_OF_MEMORY)
+        return false;
+    uint64_t budget = full_live * (uint64_t)option(OPT_GROWTH) / 100;
+    if (budget < min_trigger())
+        budget = min_trigger();
+    return promoted < budget;
+}
 
+/* Marking less than this is done by one marker: waking helpers and their
+ * termination handshake cost more than they save, and on a loaded machine
+ * waiting for a helper to be scheduled can cost milliseconds. */
+#define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
+static uint64_t last_minor_marked = UINT64_MAX;
+
+static void verify_marks(const char *kind)
+{
+    if (!option(OPT_VERIFY))
+        return;
+    size_t nroots;
+    const struct verify_root *roots = mark_roots(&nroots);
+    size_t bad = verify_heap(roots, nroots);
+    if (bad)
+        report_fatal("COGC_VERIFY: %zu reachable objects were not marked after a %s collection "
+                     "(see above)", bad, kind);
+}
+
+/* After every collection, the world running again. */
+static void finish_bookkeeping(struct gc_record *rec)
+{
+    ncollections++;
+    since_last = 0;
+    rec->marked = rec->live;
+    if (rec->kind == PAUSE_MINOR) {
+        last_minor_marked = rec->marked;
+        nminor++;
+        adapt_nursery(rec->pause_ns);
+        promoted += rec->live;
+        rec->live = full_live + promoted;   /* what the old generation now holds */
+    } else {
+        full_live = rec->live;
+        promoted = 0;
+        need_full = false;
+    }
+    set_trigger(rec->live);
+    pages_set_epoch(ncollections);
+    uint64_t after = (uint64_t)option(OPT_RELEASE_AFTER);
+    if (ncollections > after)
+        pages_release_idle(ncollections - after);
+    stats_collection(rec);
+}
+
+/* noinline (here and below): the context captured here must stay on the
+ * stack, untouched, until marking is over; so this frame marks itself. */
+static __attribute__((noinline)) void stop_the_world_collection(bool minor, struct gc_record *rec)
+{
     roots_snapshot();
-    chunk_clear_marks();
     uint64_t t0 = os_now_ns();
+    if (!minor)
+        chunk_clear_marks();
     threads_stop_world();
+    rec->rescanned = watch_take_dirty();
 
     /* Our own callee-saved registers, spilled where the stack scan sees them. */
     unw_context_t regs;
     unw_getcontext(&regs);
     mark_begin();
     roots_push();
-    threads_push_roots((uintptr_t)&regs);
-    alloc_mark_heap_roots();
+    threads_push_roots((uintptr_t)&regs, true);
+    alloc_mark_heap_roots(true);
+    if (minor)
+        watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    rec.live = mark_run(markers);
-    rec.mark_ns = os_now_ns() - t1;
-    rec.markers = mark_markers_used();
-    rec.live = finalize_after_mark(markers, rec.live);
-    if (option(OPT_VERIFY)) {
-        size_t nroots;
-        const struct verify_root *roots = mark_roots(&nroots);
-        size_t bad = verify_heap(roots, nroots);
-        if (bad)
-            report_fatal("COGC_VERIFY: %zu reachable objects were not marked (see above)", bad);
-    }
+    rec->live = mark_run(minor && last_minor_marked < PARALLEL_MIN_BYTES ? 1 : markers);
+    rec->mark_ns = os_now_ns() - t1;
+    rec->markers = mark_markers_used();
+    rec->live = finalize_after_mark(rec->markers, rec->live);
+    verify_marks(minor ? "minor" : "full");
     alloc_after_mark();
+    watch_update(!minor);
     tracking_at_collection();
 
     threads_start_world();
-    rec.pause_ns = os_now_ns() - t0;
+    rec->pause_ns = os_now_ns() - t0;
     __asm__ volatile("" : : "m"(regs) : "memory");
+}
 
-    ncollections++;
+/* The first pause of an incremental cycle: every block swept (lazy
+ * sweeping reads marks, which are being rebuilt from here on), marks
+ * cleared, the roots scanned; then, with the world running again, every
+ * page of a scanned block armed before the first object is scanned. */
+static __attribute__((noinline)) void start_cycle(const char *reason)
+{
+    blocks_sweep_all();
+    roots_snapshot();
+    uint64_t t0 = os_now_ns();
+    threads_stop_world();
+    watch_take_dirty();   /* stale: the marks are about to be rebuilt */
+    chunk_clear_marks();
+    unw_context_t regs;
+    unw_getcontext(&regs);
+    mark_begin_concurrent();
+    roots_push();
+    threads_push_roots((uintptr_t)&regs, false);
+    alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
+    mark_scan_roots();
+    threads_start_world();
+    uint64_t pause = os_now_ns() - t0;
+    __asm__ volatile("" : : "m"(regs) : "memory");
+    watch_arm_all();
     since_last = 0;
-    set_trigger(rec.live);
-    pages_set_epoch(ncollections);
-    uint64_t after = (uint64_t)option(OPT_RELEASE_AFTER);
-    if (ncollections > after)
-        pages_release_idle(ncollections - after);
-    stats_collection(&rec);
+    stats_pause(PAUSE_START, reason, pause, 0);
+    incremental_cycle_started();
+}
+
+/* The final pause: the deferred objects, the roots, and every marked
+ * object on a page written since the cycle started, marked through. */
+static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
+{
+    incremental_enter_final();
+    roots_snapshot();
+    uint64_t t0 = os_now_ns();
+    threads_stop_world();
+    rec->rescanned = watch_take_dirty();
+    unw_context_t regs;
+    unw_getcontext(&regs);
+    mark_begin_final();
+    roots_push();
+    threads_push_roots((uintptr_t)&regs, true);
+    alloc_mark_heap_roots(true);
+    watch_push_dirty();
+    uint64_t t1 = os_now_ns();
+    /* Marking done concurrently leaves little: helpers would cost more to
+     * wake (and, on a busy machine, to get scheduled) than they save. */
+    rec->live = mark_run(mark_pending_bytes() < PARALLEL_MIN_BYTES ? 1 : markers);
+    rec->mark_ns = os_now_ns() - t1;
+    rec->markers = mark_markers_used();
+    rec->live = finalize_after_mark(rec->markers, rec->live);
+    verify_marks("incremental");
+    alloc_after_mark();
+    watch_update(true);
+    chunk_unmap_deferred();
+    threads_start_world();
+    rec->pause_ns = os_now_ns() - t0;
+    __asm__ volatile("" : : "m"(regs) : "memory");
+    incremental_cycle_finished();
+}
+
+void collect_locked(enum collect_reason why)
+{
+    struct gc_record rec = {.reason = reason_name(why), .markers = markers};
+    rec.mapped = chunk_mapped_bytes();
+    rec.in_use_before = rec.mapped - pages_free_count() * PAGE_SIZE;
+    if (incremental_marking()) {
+        rec.kind = PAUSE_FINAL;
+        finish_cycle(&rec);
+    } else if (why == COLLECT_CYCLE_DONE) {
+        return;
+    } else {
+        bool minor = choose_minor(why);
+        if (!minor && incremental_enabled() && why == COLLECT_TRIGGER) {
+            start_cycle(rec.reason);
+            return;
+        }
+        rec.kind = minor ? PAUSE_MINOR : PAUSE_FULL;
+        stop_the_world_collection(minor, &rec);
+    }
+    finish_bookkeeping(&rec);
 }

@@ -52,6 +52,7 @@ struct marker {
     uint64_t black;
     unsigned id;
     bool overflowed;
+    bool defer_fresh;           /* concurrent phase: objects of fresh blocks are deferred */
     int64_t out[MAX_MARKERS];   /* packet being filled for each owner, or -1 */
     volatile AO_t inbox;        /* packets of objects this marker must mark */
 } __attribute__((aligned(64)));
@@ -223,6 +224,24 @@ static inline unsigned owner_of(uintptr_t obj)
     return (unsigned)(((uint64_t)h * nactive) >> 32);
 }
 
+/* ---- concurrent marking: objects of fresh blocks ------------------------
+ *
+ * While the program runs, blocks it takes from free pages are *fresh*: not
+ * armed for writes, so a fresh object the concurrent marker scanned could
+ * be written behind its back unseen.  The concurrent marker leaves them
+ * white and notes the pointer; the final pause marks them (mark.h). */
+static struct {
+    uintptr_t *v;
+    size_t n, cap;
+} deferred;
+static bool deferred_lost;
+
+static void defer(uintptr_t obj)
+{
+    if (!VEC_PUSH(deferred, obj))
+        deferred_lost = true;   /* recovered by the final pause's full rescan */
+}
+
 /* The conservative test.  v may come from anywhere; this reads only the
  * collector's metadata, but is annotated like scan() so it can be inlined
  * into it under a sanitizer too.  always_inline: scan_vg() uses it as well,
@@ -241,6 +260,10 @@ static inline __attribute__((always_inline)) COGC_SCANS_FOREIGN_MEMORY void mark
     uintptr_t obj = o.start;
     size_t size = o.size;
     bool scanned = pd->kind != KIND_ATOMIC;
+    if (unlikely(m->defer_fresh) && scanned && (pd->flags & PF_FRESH)) {
+        defer(obj);
+        return;
+    }
     unsigned owner = owner_of(obj);
     if (owner == m->id)
         mark_owned(m, c, obj, size, scanned);
@@ -617,3 +640,93 @@ const struct verify_root *mark_roots(size_t *n)
 }
 unsigned mark_markers_used(void) { return used; }
 uint64_t mark_blacklisted(void) { return blacklisted; }
+
+/* ---- concurrent phase ----------------------------------------------------- */
+
+void mark_begin_concurrent(void)
+{
+    mark_begin();
+    deferred.n = 0;
+    deferred_lost = false;
+    nactive = 1;
+    AO_store(&idle, 0);
+    markers[0].defer_fresh = true;
+}
+
+/* World stopped, roots pushed: scan them now (their words change when the
+ * world runs); what they point to stays on the stack for mark_step. */
+void mark_scan_roots(void)
+{
+    struct marker *m = &markers[0];
+    size_t n = m->top;
+    if (!n)
+        return;
+    size_t bytes = round_up(n * sizeof(struct entry), PAGE_SIZE);
+    struct entry *copy = os_map(bytes);
+    if (!copy) {
+        /* No memory to set them aside: marking them through now is correct too. */
+        while (m->top)
+            mark_step(SIZE_MAX);
+        return;
+    }
+    memcpy(copy, m->stack, n * sizeof *copy);
+    m->top = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (unlikely(vg_on))
+            scan_vg(m, copy[i].lo, copy[i].hi);
+        else
+            scan(m, copy[i].lo, copy[i].hi);
+    }
+    os_unmap(copy, bytes);
+}
+
+size_t mark_step(size_t budget)
+{
+    struct marker *m = &markers[0];
+    size_t done = 0;
+    while (m->top && done < budget) {
+        struct entry e = m->stack[--m->top];
+        if (e.hi - e.lo > SPLIT_BYTES) {
+            push(m, e.lo + SPLIT_BYTES, e.hi);
+            e.hi = e.lo + SPLIT_BYTES;
+        }
+        if (unlikely(vg_on))
+            scan_vg(m, e.lo, e.hi);
+        else
+            scan(m, e.lo, e.hi);
+        done += e.hi - e.lo;
+    }
+    return done;
+}
+
+bool mark_pending(void) { return markers[0].top != 0; }
+
+uint64_t mark_pending_bytes(void)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < markers[0].top; i++)
+        n += markers[0].stack[i].hi - markers[0].stack[i].lo;
+    return n + (uint64_t)deferred.n * 64;
+}
+
+void mark_begin_final(void)
+{
+    markers[0].defer_fresh = false;
+    roots_log.n = 0;
+    if (deferred_lost)
+        markers[0].overflowed = true;
+    for (size_t i = 0; i < deferred.n; i++) {
+        struct object_ref o;
+        /* Explicit frees may have reused the memory since: whatever object
+         * is there now is kept (conservatively). */
+        if (object_find(deferred.v[i], true, &o) == OBJ_FOUND &&
+            bit_set_atomic(o.chunk->mark, granule_bit(o.chunk, o.start))) {
+            markers[0].live += o.size;
+            if (o.block->kind != KIND_ATOMIC)
+                push(&markers[0], o.start, o.start + o.size);
+        }
+    }
+    deferred.n = 0;
+}
+
+size_t mark_deferred_count(void) { return deferred.n; }

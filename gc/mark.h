@@ -4,6 +4,7 @@
 #ifndef COGC_MARK_H
 #define COGC_MARK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,23 @@ const struct verify_root *mark_roots(size_t *n);
 /* Markers that took part in the last mark phase. */
 unsigned mark_markers_used(void);
 uint64_t mark_blacklisted(void);
+
+/* Mostly-concurrent marking (incremental.c).  begin_concurrent: the world
+ * is stopped, mark bits clear; one marker; objects of fresh blocks
+ * (PF_FRESH) are deferred, not marked.  Push the roots, then
+ * mark_scan_roots() before the world resumes.  mark_step: scan about
+ * `budget` bytes of pending objects (the caller serialises steps); returns
+ * the bytes scanned, 0 when nothing is pending.  begin_final: world stopped
+ * again; marks the deferred objects and keeps the pending stack, so that
+ * pushing the roots and the dirty pages and mark_run() finish the phase
+ * (no mark_begin). */
+void mark_begin_concurrent(void);
+void mark_scan_roots(void);
+size_t mark_step(size_t budget);
+bool mark_pending(void);
+/* Bytes waiting on the concurrent marker's stack (and an estimate for the deferred objects). */
+uint64_t mark_pending_bytes(void);
+void mark_begin_final(void);
+size_t mark_deferred_count(void);
 
 #endif

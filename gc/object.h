@@ -29,10 +29,11 @@ static inline enum object_miss object_find(uintptr_t v, bool interior, struct ob
     if (unlikely(i < c->first))
         return OBJ_OTHER;
     struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
-    unsigned st = pd->state;
+    /* Acquire: a block is published by its state (concurrent marking). */
+    unsigned st = __atomic_load_n(&pd->state, __ATOMIC_ACQUIRE);
     if (st == PS_CONT) {
         pd = &c->pd[pd->head];
-        st = pd->state;
+        st = __atomic_load_n(&pd->state, __ATOMIC_ACQUIRE);
     }
     uintptr_t obj;
     size_t size;

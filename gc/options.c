@@ -40,6 +40,12 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "check at each collection that every changed page was reported dirty"},
     [OPT_VERIFY]       = {"COGC_VERIFY", OPT_BOOL, 0, 0, 1, NULL,
                           "after each collection, re-trace the heap and abort on a reachable unmarked object"},
+    [OPT_GENERATIONAL] = {"COGC_GENERATIONAL", OPT_BOOL, 0, 0, 1, NULL,
+                          "minor collections: trace only objects allocated since the last collection"},
+    [OPT_INCREMENTAL]  = {"COGC_INCREMENTAL", OPT_BOOL, 0, 0, 1, NULL,
+                          "full collections mark while the program runs, between two short pauses"},
+    [OPT_PAUSE_TARGET_US] = {"COGC_PAUSE_TARGET_US", OPT_UINT, 5000, 100, 10000000, NULL,
+                          "pause goal, microseconds: sizes the young generation and the concurrent rescans"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -21,6 +21,9 @@ enum option_id {
     OPT_DIRTY,
     OPT_VERIFY_DIRTY,
     OPT_VERIFY,
+    OPT_GENERATIONAL,
+    OPT_INCREMENTAL,
+    OPT_PAUSE_TARGET_US,
     OPT_COUNT
 };
 

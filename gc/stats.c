@@ -16,15 +16,24 @@
 
 _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
 
-static uint64_t collections, total_pause, max_pause, last_pause, total_mark, last_mark, last_live;
+static uint64_t collections, minors, total_pause, max_pause, last_pause, total_mark, last_mark, last_live;
+static uint64_t total_rescanned;
 static unsigned last_markers;
-static uint64_t *pauses;
+
+/* Every pause: its length, its kind, the dirty pages it took. */
+static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final"};
+struct pause_rec {
+    uint64_t ns;
+    uint32_t kind;
+    uint32_t rescanned;
+};
+static struct pause_rec *pauses;
 static size_t npauses, cap_pauses;
 
-static void record_pause(uint64_t ns)
+static void record_pause(uint64_t ns, enum pause_kind kind, size_t rescanned)
 {
     if (vec_reserve((void **)&pauses, npauses, &cap_pauses, sizeof *pauses))
-        pauses[npauses++] = ns;
+        pauses[npauses++] = (struct pause_rec){ns, kind, rescanned > UINT32_MAX ? UINT32_MAX : (uint32_t)rescanned};
 }
 
 static void sift(uint64_t *a, size_t i, size_t n)
@@ -64,7 +73,8 @@ uint64_t stats_pause_percentile(unsigned pct)
     uint64_t *copy = os_map(npauses * sizeof *copy);
     if (!copy)
         return max_pause;
-    memcpy(copy, pauses, npauses * sizeof *copy);
+    for (size_t i = 0; i < npauses; i++)
+        copy[i] = pauses[i].ns;
     sort_u64(copy, npauses);
     size_t rank = (npauses * pct + 99) / 100;   /* nearest rank, 1-based */
     if (rank < 1)
@@ -85,13 +95,28 @@ void stats_collection(const struct gc_record *r)
     last_mark = r->mark_ns;
     last_live = r->live;
     last_markers = r->markers;
-    record_pause(r->pause_ns);
+    minors += r->kind == PAUSE_MINOR;
+    total_rescanned += r->rescanned;
+    enum pause_kind kind = r->kind;
+    record_pause(r->pause_ns, kind, r->rescanned);
     if (option(OPT_STATS))
-        report_line("cogc: gc %llu kind=full reason=%s pause_ms=%.3f mark_ms=%.3f heap_before_mb=%.1f "
-                    "heap_after_mb=%.1f marked_mb=%.1f mapped_mb=%.1f markers=%u",
-                    (unsigned long long)collections, r->reason, r->pause_ns / 1e6, r->mark_ns / 1e6,
-                    r->in_use_before / 1048576.0, r->live / 1048576.0, r->live / 1048576.0,
-                    r->mapped / 1048576.0, r->markers);
+        report_line("cogc: gc %llu kind=%s reason=%s pause_ms=%.3f mark_ms=%.3f heap_before_mb=%.1f "
+                    "heap_after_mb=%.1f marked_mb=%.1f mapped_mb=%.1f markers=%u dirty_pages=%zu",
+                    (unsigned long long)collections, pause_kind_name[kind], r->reason, r->pause_ns / 1e6,
+                    r->mark_ns / 1e6, r->in_use_before / 1048576.0, r->live / 1048576.0,
+                    r->marked / 1048576.0, r->mapped / 1048576.0, r->markers, r->rescanned);
+}
+
+void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned)
+{
+    total_pause += ns;
+    last_pause = ns;
+    if (ns > max_pause)
+        max_pause = ns;
+    total_rescanned += rescanned;
+    record_pause(ns, kind, rescanned);
+    if (option(OPT_STATS))
+        report_line("cogc: pause kind=%s reason=%s pause_ms=%.3f", pause_kind_name[kind], reason, ns / 1e6);
 }
 
 void stats_fill(struct cogc_stats *s)
@@ -100,6 +125,8 @@ void stats_fill(struct cogc_stats *s)
     heap_lock();
     s->collections = collections;
     s->pauses = npauses;
+    s->minor_collections = minors;
+    s->dirty_pages_rescanned = total_rescanned;
     s->heap_bytes = chunk_mapped_bytes();
     s->heap_free_bytes = pages_free_count() * PAGE_SIZE;
     s->released_bytes = pages_released_count() * PAGE_SIZE;
@@ -126,22 +153,29 @@ static void histogram(void)
 {
     static const double upper_ms[] = {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e30};
     enum { NB = sizeof upper_ms / sizeof upper_ms[0] };
-    size_t count[NB] = {0};
+    size_t count[NPAUSE_KINDS][NB] = {{0}};
     heap_lock();
     for (size_t i = 0; i < npauses; i++) {
         size_t b = 0;
-        while (pauses[i] / 1e6 > upper_ms[b])
+        while (pauses[i].ns / 1e6 > upper_ms[b])
             b++;
-        count[b]++;
+        count[pauses[i].kind][b]++;
     }
     heap_unlock();
-    char line[512];
-    int n = snprintf(line, sizeof line, "cogc: pause histogram (ms)");
-    for (size_t b = 0; b < NB && n > 0 && (size_t)n < sizeof line; b++)
-        if (count[b])
-            n += b + 1 < NB ? snprintf(line + n, sizeof line - (size_t)n, " <=%g:%zu", upper_ms[b], count[b])
-                            : snprintf(line + n, sizeof line - (size_t)n, " >%g:%zu", upper_ms[b - 1], count[b]);
-    report_line("%s", line);
+    for (int k = 0; k < NPAUSE_KINDS; k++) {
+        char line[512];
+        int n = snprintf(line, sizeof line, "cogc: pause histogram kind=%s (ms)", pause_kind_name[k]);
+        size_t total = 0;
+        for (size_t b = 0; b < NB && n > 0 && (size_t)n < sizeof line; b++) {
+            total += count[k][b];
+            if (count[k][b])
+                n += b + 1 < NB ? snprintf(line + n, sizeof line - (size_t)n, " <=%g:%zu", upper_ms[b], count[k][b])
+                                : snprintf(line + n, sizeof line - (size_t)n, " >%g:%zu", upper_ms[b - 1],
+                                           count[k][b]);
+        }
+        if (total)
+            report_line("%s", line);
+    }
 }
 
 static void summary(void)
@@ -149,9 +183,10 @@ static void summary(void)
     struct cogc_stats s;
     stats_fill(&s);
     histogram();
-    report_line("cogc: summary backend=%s collections=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
+    report_line("cogc: summary backend=%s collections=%llu minor=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f",
-                s.dirty_backend, (unsigned long long)s.collections, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
+                s.dirty_backend, (unsigned long long)s.collections, (unsigned long long)s.minor_collections,
+                (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
                 s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0);
 }

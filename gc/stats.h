@@ -5,14 +5,21 @@
 
 #include "../include/cogc.h"
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, NPAUSE_KINDS };
 
 struct gc_record {
     const char *reason;
     uint64_t pause_ns, mark_ns;
-    uint64_t in_use_before, mapped, live;
+    uint64_t in_use_before, mapped;
+    uint64_t live;    /* live after: for a minor collection, the old generation now */
+    uint64_t marked;  /* bytes this collection marked (a minor one: the survivors) */
     unsigned markers;
+    enum pause_kind kind;
+    size_t rescanned;      /* dirty watched pages taken (rescanned by a minor collection) */
 };
 
 extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
@@ -24,6 +31,8 @@ static inline void stats_reclaimed(size_t n) { atomic_fetch_add_explicit(&stat_r
 void stats_init(void);
 /* Heap lock held. */
 void stats_collection(const struct gc_record *r);
+/* A pause that ends no collection (the start of an incremental cycle). */
+void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned);
 void stats_fill(struct cogc_stats *s);
 /* Nearest-rank percentile of the pauses so far (0 when none). */
 uint64_t stats_pause_percentile(unsigned pct);

@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "lock.h"
 #include "mark.h"
+#include "incremental.h"
 #include "os.h"
 #include "report.h"
 #include "roots.h"
@@ -117,7 +118,7 @@ void threads_start_world(void)
 
 /* ---- roots ------------------------------------------------------------ */
 
-void threads_push_roots(uintptr_t self_sp)
+void threads_push_roots(uintptr_t self_sp, bool mark_free_lists)
 {
     struct thread *self = tl_state.self;
     for (struct thread *t = registry; t; t = t->next) {
@@ -140,7 +141,8 @@ void threads_push_roots(uintptr_t self_sp)
         if (!pushed)
             for (unsigned i = 0; i < t->ntls; i++)
                 mark_push_root_range(t->tls[i].lo, t->tls[i].hi);
-        alloc_mark_free_lists(t->tl);
+        if (mark_free_lists)
+            alloc_mark_free_lists(t->tl);
     }
 }
 
@@ -292,8 +294,16 @@ int threads_create_unregistered(pthread_t *th, void *(*fn)(void *), void *arg)
 
 /* ---- fork ---------------------------------------------------------------- */
 
-static void before_fork(void) { heap_lock(); }
-static void after_fork_parent(void) { heap_unlock(); }
+static void before_fork(void)
+{
+    heap_lock();
+    incremental_before_fork();
+}
+static void after_fork_parent(void)
+{
+    incremental_after_fork_parent();
+    heap_unlock();
+}
 
 static void after_fork_child(void)
 {
@@ -312,6 +322,7 @@ static void after_fork_child(void)
         self->next = NULL;
     }
     mark_after_fork_child();
+    incremental_after_fork_child();
     pthread_mutex_init(&heap_mutex, NULL);
 }
 

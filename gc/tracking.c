@@ -6,6 +6,7 @@
 
 #include "dirty.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const struct dirty_backend *backend;
@@ -158,3 +159,65 @@ void tracking_at_collection(void)
 }
 
 unsigned long tracking_missed_writes(void) { return missed; }
+
+/* ---- for the write watch ------------------------------------------------ */
+
+static bool arm_all_pending;
+
+bool tracking_can_watch(void) { return backend && !verify; }
+bool tracking_precise(void) { return backend && backend->caps.precise; }
+bool tracking_backend_uses_sigsegv(void) { return backend && backend->caps.uses_sigsegv; }
+
+int tracking_prepare_syscall_write(void *p, size_t len)
+{
+    return backend && len ? backend->prepare_syscall_write(p, len) : 0;
+}
+
+int tracking_watch_range(uintptr_t lo, size_t len)
+{
+    if (backend->track((void *)lo, len) != 0)
+        return -1;
+    if (backend->disarm_range)
+        backend->disarm_range((void *)lo, len);
+    return 0;
+}
+
+void tracking_unwatch_range(uintptr_t lo, size_t len) { backend->untrack((void *)lo, len); }
+
+long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
+{
+    return backend->take ? backend->take(fn, ctx) : backend->collect(fn, ctx);
+}
+
+long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
+{
+    if (!backend->caps.atomic_collect) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return backend->collect(fn, ctx);
+}
+
+int tracking_arm_range(uintptr_t lo, size_t len)
+{
+    if (!backend->arm_range) {
+        arm_all_pending = true;
+        return 0;
+    }
+    if (backend->arm_range((void *)lo, len) == 0)
+        return 0;
+    arm_all_pending = true;   /* over-approximate rather than miss a write */
+    return -1;
+}
+
+int tracking_disarm_range(uintptr_t lo, size_t len)
+{
+    return backend->disarm_range ? backend->disarm_range((void *)lo, len) : 0;
+}
+
+void tracking_arm_commit(void)
+{
+    if (arm_all_pending && backend->arm() != 0)
+        report_fatal("dirty-bit backend %s cannot arm the heap", backend->name);
+    arm_all_pending = false;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct chunk;
 
@@ -23,6 +24,25 @@ void tracking_chunk_removed(struct chunk *c);
 void tracking_released(void *p, size_t len);
 /* World stopped, at the end of a collection: COGC_VERIFY_DIRTY's check. */
 void tracking_at_collection(void);
+/* For watch.c (generational and incremental collection).  can_watch: a
+ * backend is active and not taken by COGC_VERIFY_DIRTY.  watch_range: track [lo, lo+len) disarmed.  take:
+ * the pages written since last armed, left disarmed (callback per run).
+ * arm/disarm_range: selective arming; commit: arm everything at once if
+ * the backend has no selective arming and some range asked for it. */
+bool tracking_can_watch(void);
+/* The backend reports only written pages (caps.precise). */
+bool tracking_precise(void);
+bool tracking_backend_uses_sigsegv(void);
+int tracking_prepare_syscall_write(void *p, size_t len);
+int tracking_watch_range(uintptr_t lo, size_t len);
+void tracking_unwatch_range(uintptr_t lo, size_t len);
+long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
+int tracking_arm_range(uintptr_t lo, size_t len);
+/* The backend's atomic collect (report and re-arm), -1 with errno ENOTSUP
+ * when its collect is not atomic with respect to writers. */
+long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
+int tracking_disarm_range(uintptr_t lo, size_t len);
+void tracking_arm_commit(void);
 /* Pages whose contents changed but were not reported dirty, so far. */
 unsigned long tracking_missed_writes(void);
 

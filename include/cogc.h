@@ -98,8 +98,36 @@ COGC_API void cogc_free(void *p);
 
 /* ---- Collection ----------------------------------------------------- */
 
-/* Run a full stop-the-world collection now. */
+/* Run a full collection now. */
 COGC_API void cogc_collect(void);
+
+/* Run a minor collection now: trace from the roots and from the old
+ * objects written since the last collection, free unreachable objects
+ * allocated since then.  A full collection when generational mode is off
+ * (or the old generation is not established yet). */
+COGC_API void cogc_collect_minor(void);
+
+/* A system call is about to write into [p, p+len) of the heap (read(2),
+ * recv(2), ... into a collected object).  Needed only with the mprotect
+ * dirty-bit backend in generational or incremental mode, where such a
+ * call would otherwise fail with EFAULT; a no-op otherwise.  Returns 0,
+ * or -1 with errno. */
+COGC_API int cogc_prepare_syscall_write(void *p, size_t len);
+
+/* Generational mode (minor collections, see COGC_GENERATIONAL) on (1) or
+ * off (0).  Returns 0, or -1 with errno ENOTSUP when the dirty-bit backend
+ * cannot watch the heap (a warning says why); the mode is then unchanged. */
+COGC_API int cogc_set_generational(int on);
+COGC_API int cogc_get_generational(void);
+
+/* Incremental mode (see COGC_INCREMENTAL): full collections mark while
+ * the program runs, on a background marker thread (in allocation-paced
+ * steps on one CPU), between two short pauses.  cogc_enable_incremental()
+ * is cogc_set_incremental(1).  Returns 0, or -1 with errno ENOTSUP when the
+ * dirty-bit backend cannot watch the heap (a warning says why). */
+COGC_API int cogc_set_incremental(int on);
+COGC_API int cogc_get_incremental(void);
+COGC_API int cogc_enable_incremental(void);
 
 /* ---- Object queries ------------------------------------------------- */
 
@@ -154,7 +182,7 @@ COGC_API int cogc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 /* ---- Statistics ----------------------------------------------------- */
 
 struct cogc_stats {
-    uint64_t collections;        /* full collections so far */
+    uint64_t collections;        /* collections so far, minor ones included */
     uint64_t heap_bytes;         /* bytes mapped for the heap (chunks) */
     uint64_t heap_free_bytes;    /* of those, in free pages */
     uint64_t live_bytes;         /* bytes marked by the last collection */
@@ -174,6 +202,8 @@ struct cogc_stats {
     uint32_t threads;            /* registered threads */
     char     dirty_backend[16];  /* dirty-bit backend in use, "" if none */
     uint64_t pauses;             /* stop-the-world pauses recorded (max/p50/p99 are over these) */
+    uint64_t minor_collections;  /* of the collections, minor ones (generational mode) */
+    uint64_t dirty_pages_rescanned; /* watched pages reported written, summed over pauses */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller

@@ -383,6 +383,24 @@ static TU_UNUSED size_t tu_count_lines(const char *s)
 }
 
 /* Standard main body: run `suite` and return the number of failures. */
+/* The dirty-bit backend named by COGC_DIRTY must be the one in use: a
+ * test run once per backend skips (exit 77, saying why) where this kernel
+ * lacks it, rather than pass on the fallback.  Initialises the collector. */
+static TU_UNUSED void tu_require_dirty_backend(void)
+{
+    const char *want = getenv("COGC_DIRTY");
+    struct cogc_stats st;
+    if (cogc_init() != 0) {
+        perror("cogc_init");
+        exit(1);
+    }
+    cogc_get_stats(&st, sizeof st);
+    if (want && *want && strcmp(want, "auto") != 0 && strcmp(want, st.dirty_backend) != 0) {
+        printf("SKIP: COGC_DIRTY=%s is not available here (running on %s)\n", want, st.dirty_backend);
+        exit(77);
+    }
+}
+
 static TU_UNUSED int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

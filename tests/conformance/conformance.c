@@ -585,6 +585,62 @@ START_TEST(write_before_arm)
 }
 END_TEST
 
+/* Selective arming: after take, only the pages armed again with arm_range
+ * must be reported; disarmed pages are reported only by backends that say
+ * so (caps.reports_disarmed), and every armed page written is reported. */
+START_TEST(arm_range_selective)
+{
+    enum { N = 128 };
+    struct seen s;
+    char *p = new_range(N);
+    seen_init(&s, p, N);
+    if (!B->arm_range || !B->disarm_range || !B->take) {
+        printf("%s: no selective arming (collector falls back to arm())\n", B->name);
+        drop_range(p, N);
+        free(s.hit);
+        return;
+    }
+    ck_assert_int_eq(B->arm(), 0);
+    for (size_t i = 0; i < N; i++)
+        touch(p, i, 1);
+    /* take: everything written, reported, nothing re-armed. */
+    memset(s.hit, 0, N);
+    ck_assert_int_ge(B->take(seen_cb, &s), N);
+    ck_assert_uint_eq(count_hits(&s), N);
+    /* Arm pages [32, 64) and [100, 101) only. */
+    ck_assert_int_eq(B->arm_range(p + 32 * PG, 32 * PG), 0);
+    ck_assert_int_eq(B->arm_range(p + 100 * PG, PG), 0);
+    ck_assert_int_eq(B->disarm_range(p + 40 * PG, 2 * PG), 0);   /* 40, 41 off again */
+    for (size_t i = 0; i < N; i++)
+        touch(p, i, 2);
+    memset(s.hit, 0, N);
+    ck_assert_int_ge(B->take(seen_cb, &s), 0);
+    for (size_t i = 0; i < N; i++) {
+        bool armed = (i >= 32 && i < 64 && i != 40 && i != 41) || i == 100;
+        if (armed)
+            ck_assert_msg(s.hit[i], "armed page %zu written but not reported", i);
+        else if (!B->caps.reports_disarmed && B->caps.precise)
+            ck_assert_msg(!s.hit[i], "disarmed page %zu reported (reports_disarmed=0)", i);
+    }
+    /* take left them disarmed: writes now cost nothing and, for a backend
+     * that reports only armed pages, are not reported. */
+    touch(p, 33, 3);
+    memset(s.hit, 0, N);
+    ck_assert_int_ge(B->take(seen_cb, &s), 0);
+    if (!B->caps.reports_disarmed && B->caps.precise)
+        expect_none(&s);
+    /* Bad arguments are refused, not acted on. */
+    ck_assert_int_eq(B->arm_range(p + 1, PG), -1);
+    char *other = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(other, MAP_FAILED);
+    ck_assert_int_eq(B->arm_range(other, PG), -1);
+    other[0] = 1;   /* still writable */
+    munmap(other, PG);
+    drop_range(p, N);
+    free(s.hit);
+}
+END_TEST
+
 /* mprotect: the program installs its own SIGSEGV handler after us. */
 static char *guard;
 static volatile int program_handler_calls;
@@ -672,6 +728,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, dontneed_then_write);
     tcase_add_test(tc, arm_nothing_written);
     tcase_add_test(tc, write_before_arm);
+    tcase_add_test(tc, arm_range_selective);
     if (B->caps.uses_sigsegv)
         tcase_add_test(tc, foreign_sigsegv_handler);
     suite_add_tcase(su, tc);

@@ -497,6 +497,6 @@ int main(void)
         g_collector_nap_ns = 2 * 1000 * 1000;
         printf("threads_mutate: light mode (%d iterations, %d rounds)\n", g_iters, g_exit_rounds);
     }
-    cogc_init();
+    tu_require_dirty_backend();
     return tu_run_suite(suite());
 }

@@ -1,0 +1,448 @@
+#include "watch.h"
+#include "chunk.h"
+#include "mark.h"
+#include "os.h"
+#include "report.h"
+#include "tracking.h"
+#include "vec.h"
+#include "vg.h"
+
+#include <string.h>
+
+static bool enabled;
+static size_t rescanned, watched;
+
+/* Blocks handed to the allocator since the last collection (PF_YOUNG). */
+static struct {
+    struct page_desc **v;
+    size_t n, cap;
+} young;
+static bool young_overflow;   /* a push failed: recompute every block */
+
+bool watch_enable(void)
+{
+    if (enabled)
+        return true;
+    if (!tracking_can_watch()) {
+        report_warn("generational/incremental collection needs a dirty-bit backend that can track "
+                    "the heap (%s cannot); collections stay stop-the-world",
+                    tracking_backend_name());
+        return false;
+    }
+    if (vg_on && tracking_backend_uses_sigsegv()) {
+        report_warn("generational/incremental collection with the %s backend under Valgrind: write "
+                    "faults in Valgrind's own string functions are not delivered as page faults; "
+                    "use COGC_DIRTY=uffd-async or uffd; collections stay stop-the-world",
+                    tracking_backend_name());
+        return false;
+    }
+    enabled = true;
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        watch_chunk_added(c);
+    return true;
+}
+
+bool watch_enabled(void) { return enabled; }
+
+static uintptr_t area_lo(const struct chunk *c) { return page_addr(c, c->first); }
+static size_t area_len(const struct chunk *c) { return c->size - (area_lo(c) - chunk_base(c)); }
+static size_t page_words(const struct chunk *c) { return (c->npages + 63) / 64; }
+
+static bool page_bit(const uint64_t *map, size_t i) { return (map[i >> 6] >> (i & 63)) & 1; }
+static void page_set(uint64_t *map, size_t i) { map[i >> 6] |= (uint64_t)1 << (i & 63); }
+static void page_clear(uint64_t *map, size_t i) { map[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+
+void watch_chunk_added(struct chunk *c)
+{
+    if (!enabled)
+        return;
+    memset(c->watch, 0, page_words(c) * 8);
+    memset(c->rescan, 0, page_words(c) * 8);
+    if (tracking_watch_range(area_lo(c), area_len(c)) != 0)
+        report_fatal("cannot track a new heap chunk for writes (%s)", tracking_backend_name());
+}
+
+void watch_chunk_removed(struct chunk *c)
+{
+    if (!enabled)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < young.n; i++)
+        if (chunk_of_pd(young.v[i]) != c)
+            young.v[k++] = young.v[i];
+    young.n = k;
+    tracking_unwatch_range(area_lo(c), area_len(c));
+}
+
+void watch_young_block(struct page_desc *b)
+{
+    if (!enabled || (b->flags & PF_YOUNG))
+        return;
+    b->flags |= PF_YOUNG;
+    if (!VEC_PUSH(young, b))
+        young_overflow = true;
+}
+
+/* ---- taking the dirty pages ------------------------------------------- */
+
+static void on_dirty(void *ctx, void *addr, size_t len)
+{
+    (void)ctx;
+    for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end; a += PAGE_SIZE) {
+        struct chunk *c = chunk_of(a);
+        if (!c)
+            continue;
+        size_t i = page_index(c, a);
+        if (page_bit(c->watch, i) && !page_bit(c->rescan, i)) {
+            page_set(c->rescan, i);
+            rescanned++;
+        }
+    }
+}
+
+size_t watch_take_dirty(void)
+{
+    rescanned = 0;
+    if (!enabled)
+        return 0;
+    if (tracking_take(on_dirty, NULL) < 0) {
+        /* The backend lost track: every watched page counts as written. */
+        report_warn("dirty-bit backend %s failed to report; rescanning every watched page",
+                    tracking_backend_name());
+        for (struct chunk *c = chunk_list(); c; c = c->next)
+            for (size_t w = 0; w < page_words(c); w++) {
+                rescanned += (size_t)__builtin_popcountll(c->watch[w] & ~c->rescan[w]);
+                c->rescan[w] |= c->watch[w];
+            }
+    }
+    return rescanned;
+}
+
+/* ---- rescanning -------------------------------------------------------- */
+
+static bool marked(const struct chunk *c, uintptr_t obj)
+{
+    return bit_test(c->mark, granule_bit(c, obj));
+}
+
+/* The object's pointers that may have changed: the part of each marked
+ * object on page i, adjacent parts merged into one root range. */
+static void push_page(struct chunk *c, size_t i, uintptr_t *lo, uintptr_t *hi)
+{
+    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
+    if (pd->state == PS_CONT)
+        pd = &c->pd[pd->head];
+    if ((pd->state != PS_SMALL && pd->state != PS_LARGE) || pd->kind != KIND_NORMAL)
+        return;
+    uintptr_t pa = page_addr(c, i), pe = pa + PAGE_SIZE, base = pd_addr(pd);
+    if (pd->state == PS_LARGE) {
+        if (!marked(c, base))
+            return;
+        if (*hi != pa) {
+            if (*lo < *hi)
+                mark_push_root_range(*lo, *hi);
+            *lo = pa;
+        }
+        *hi = pe;
+        return;
+    }
+    size_t size = pd->objsize;
+    size_t k = pa > base ? (pa - base) / size : 0;
+    for (; k < pd->nobjs; k++) {
+        uintptr_t obj = base + k * size;
+        if (obj >= pe)
+            break;
+        if (!marked(c, obj))
+            continue;
+        uintptr_t s = obj > pa ? obj : pa, e = obj + size < pe ? obj + size : pe;
+        if (*hi != s) {
+            if (*lo < *hi)
+                mark_push_root_range(*lo, *hi);
+            *lo = s;
+        }
+        *hi = e;
+    }
+}
+
+void watch_push_dirty(void)
+{
+    if (!enabled)
+        return;
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        uintptr_t lo = 0, hi = 0;
+        for (size_t w = 0; w < page_words(c); w++)
+            for (uint64_t bits = c->rescan[w]; bits; bits &= bits - 1)
+                push_page(c, w * 64 + (size_t)__builtin_ctzll(bits), &lo, &hi);
+        if (lo < hi)
+            mark_push_root_range(lo, hi);
+    }
+}
+
+/* ---- precleaning ---------------------------------------------------------- */
+
+static void on_preclean(void *ctx, void *addr, size_t len)
+{
+    size_t *pages = ctx;
+    for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end; a += PAGE_SIZE) {
+        struct chunk *c = chunk_of(a);
+        if (!c || !page_bit(c->watch, page_index(c, a)))
+            continue;
+        uintptr_t lo = 0, hi = 0;
+        push_page(c, page_index(c, a), &lo, &hi);
+        if (lo < hi)
+            mark_push_root_range(lo, hi);
+        ++*pages;
+    }
+}
+
+size_t watch_preclean(void)
+{
+    size_t pages = 0;
+    if (enabled && tracking_collect_atomic(on_preclean, &pages) < 0)
+        return SIZE_MAX;
+    return pages;
+}
+
+/* ---- arming ------------------------------------------------------------ */
+
+/* Any mark bit in granules [from, to) of c. */
+static bool any_mark(const struct chunk *c, size_t from, size_t to)
+{
+    while (from < to) {
+        size_t w = from >> 6, lo = from & 63, hi = to - (w << 6) < 64 ? to - (w << 6) : 64;
+        uint64_t m = (hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1);
+        if (atomic_load_explicit(&c->mark[w], memory_order_relaxed) & m)
+            return true;
+        from = (w << 6) + hi;
+    }
+    return false;
+}
+
+/* Pages of block b (head descriptor) that hold a marked normal object, as
+ * bits in want (indexed by page in the chunk).  Marks sit on an object's
+ * first granule: page i holds a marked object if a mark lies in the page
+ * or less than one object size before it.  Word-wide tests, so a heap of
+ * small objects costs a few loads a page. */
+static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
+{
+    size_t first = pd_index(b);
+    if (b->kind != KIND_NORMAL)
+        return;
+    uintptr_t base = pd_addr(b);
+    if (b->state == PS_LARGE) {
+        if (marked(c, base))
+            for (size_t i = first; i < first + b->npages; i++)
+                page_set(want, i);
+        return;
+    }
+    size_t g0 = granule_bit(c, base), reach = (b->objsize >> GRANULE_SHIFT) - 1;
+    size_t end = g0 + (size_t)b->nobjs * (b->objsize >> GRANULE_SHIFT);
+    for (size_t i = first; i < first + b->npages; i++) {
+        size_t ps = i * GRANULES_PER_PAGE, pe = ps + GRANULES_PER_PAGE;
+        size_t from = ps >= g0 + reach ? ps - reach : g0;
+        if (pe > end)
+            pe = end;
+        if (from < pe && any_mark(c, from, pe))
+            page_set(want, i);
+    }
+}
+
+static void for_runs(const struct chunk *c, const uint64_t *bits, size_t from, size_t to,
+                     int (*op)(uintptr_t, size_t))
+{
+    size_t i = from;
+    while (i < to) {
+        if (!page_bit(bits, i)) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < to && page_bit(bits, j))
+            j++;
+        op(page_addr(c, i), (j - i) * PAGE_SIZE);
+        i = j;
+    }
+}
+
+/* Bring pages [from, to) of c to the state `want`: arm what becomes
+ * watched or was rescanned (take left it disarmed), disarm what no longer
+ * holds an old object. */
+static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
+{
+    uint64_t arm[CHUNK_SIZE / PAGE_SIZE / 64], disarm[CHUNK_SIZE / PAGE_SIZE / 64];
+    for (size_t lo = from; lo < to; lo += CHUNK_SIZE / PAGE_SIZE) {
+        size_t hi = to - lo > CHUNK_SIZE / PAGE_SIZE ? lo + CHUNK_SIZE / PAGE_SIZE : to;
+        memset(arm, 0, sizeof arm);
+        memset(disarm, 0, sizeof disarm);
+        for (size_t i = lo; i < hi; i++) {
+            bool w = page_bit(want, i), was = page_bit(c->watch, i), dirty = page_bit(c->rescan, i);
+            if (w && (!was || dirty))
+                page_set(arm, i - lo);
+            if (!w && was)
+                page_set(disarm, i - lo);
+            if (w && !was) {
+                page_set(c->watch, i);
+                watched++;
+            } else if (!w && was) {
+                page_clear(c->watch, i);
+                watched--;
+            }
+            page_clear(c->rescan, i);
+        }
+        for (size_t i = lo; i < hi;) {
+            size_t j = i;
+            bool a = page_bit(arm, i - lo), d = page_bit(disarm, i - lo);
+            if (!a && !d) {
+                i++;
+                continue;
+            }
+            while (j < hi && page_bit(arm, j - lo) == a && page_bit(disarm, j - lo) == d)
+                j++;
+            if (a)
+                tracking_arm_range(page_addr(c, i), (j - i) * PAGE_SIZE);
+            else
+                tracking_disarm_range(page_addr(c, i), (j - i) * PAGE_SIZE);
+            i = j;
+        }
+    }
+}
+
+static void update_chunk(struct chunk *c)
+{
+    size_t words = page_words(c);
+    uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
+    uint64_t *want = small;
+    size_t bytes = words * 8;
+    if (words > sizeof small / 8 && !(want = os_map(bytes)))
+        report_fatal("out of memory recomputing the write watch");
+    memset(want, 0, bytes);
+    if (c->single) {
+        struct page_desc *b = &c->pd[c->first];
+        if (b->state == PS_LARGE) {
+            block_want(c, b, want);
+            b->flags &= ~(PF_YOUNG | PF_FRESH);
+        }
+    } else {
+        for (size_t i = c->first; i < c->npages;) {
+            struct page_desc *b = &c->pd[i];
+            size_t n = b->npages ? b->npages : 1;
+            if (b->state == PS_SMALL || b->state == PS_LARGE) {
+                block_want(c, b, want);
+                b->flags &= ~(PF_YOUNG | PF_FRESH);
+            }
+            i += n;
+        }
+    }
+    apply(c, want, c->first, c->npages);
+    if (want != small)
+        os_unmap(want, bytes);
+}
+
+static void update_block(struct page_desc *b)
+{
+    b->flags &= ~PF_YOUNG;
+    if (b->state != PS_SMALL && b->state != PS_LARGE)
+        return;   /* freed since, or now inside another block: that one is listed too */
+    struct chunk *c = chunk_of_pd(b);
+    size_t first = pd_index(b), n = b->npages;
+    if (c->single)
+        n = c->npages - first;
+    uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
+    uint64_t *want = small;
+    size_t bytes = page_words(c) * 8;
+    if (bytes > sizeof small && !(want = os_map(bytes)))
+        report_fatal("out of memory recomputing the write watch");
+    memset(want, 0, bytes);
+    block_want(c, b, want);
+    apply(c, want, first, first + n);
+    if (want != small)
+        os_unmap(want, bytes);
+}
+
+/* Watched pages rescanned outside young blocks still hold their old
+ * objects (marks are sticky between full collections): arm them again. */
+static void rearm_rescanned(struct chunk *c)
+{
+    for (size_t w = 0; w < page_words(c); w++) {
+        uint64_t r = c->rescan[w] & c->watch[w];
+        c->rescan[w] = r;
+    }
+    for_runs(c, c->rescan, c->first, c->npages, tracking_arm_range);
+    memset(c->rescan, 0, page_words(c) * 8);
+}
+
+void watch_update(bool full)
+{
+    if (!enabled)
+        return;
+    if (full || young_overflow) {
+        for (struct chunk *c = chunk_list(); c; c = c->next)
+            update_chunk(c);
+    } else {
+        for (size_t i = 0; i < young.n; i++)
+            update_block(young.v[i]);
+        for (struct chunk *c = chunk_list(); c; c = c->next)
+            rearm_rescanned(c);
+    }
+    young.n = 0;
+    young_overflow = false;
+    tracking_arm_commit();
+}
+
+/* Every page of a block of the normal kind: the start of an incremental
+ * cycle, when any of them may be scanned before the program writes it. */
+static void block_all(struct chunk *c, struct page_desc *b, uint64_t *want)
+{
+    if (b->kind != KIND_NORMAL)
+        return;
+    size_t first = pd_index(b), n = c->single ? c->npages - first : b->npages;
+    for (size_t i = first; i < first + n; i++)
+        page_set(want, i);
+}
+
+void watch_arm_all(void)
+{
+    if (!enabled)
+        return;
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        uint64_t small[CHUNK_SIZE / PAGE_SIZE / 64];
+        uint64_t *want = small;
+        size_t bytes = page_words(c) * 8;
+        if (bytes > sizeof small && !(want = os_map(bytes)))
+            report_fatal("out of memory arming the heap");
+        memset(want, 0, bytes);
+        for (size_t i = c->first; i < c->npages;) {
+            struct page_desc *b = &c->pd[i];
+            if (b->state == PS_SMALL || b->state == PS_LARGE)
+                block_all(c, b, want);
+            if (c->single)
+                break;
+            i += b->npages ? b->npages : 1;
+        }
+        apply(c, want, c->first, c->npages);
+        if (want != small)
+            os_unmap(want, bytes);
+    }
+    tracking_arm_commit();
+}
+
+void watch_settle_fresh(struct page_desc *b)
+{
+    if (!enabled || !b || !(b->flags & PF_FRESH) || b->state != PS_SMALL)
+        return;
+    struct chunk *c = chunk_of_pd(b);
+    size_t first = pd_index(b);
+    for (size_t i = first; i < first + b->npages; i++)
+        if (!page_bit(c->watch, i)) {
+            page_set(c->watch, i);
+            watched++;
+        }
+    if (tracking_arm_range(pd_addr(b), (size_t)b->npages * PAGE_SIZE) != 0)
+        tracking_arm_commit();
+    /* Armed before the marker may scan it: writes from here on are seen. */
+    __atomic_and_fetch(&b->flags, (uint8_t)~PF_FRESH, __ATOMIC_RELEASE);
+}
+
+size_t watch_last_rescanned(void) { return rescanned; }
+size_t watch_pages_watched(void) { return watched; }
+

@@ -1,0 +1,71 @@
+/* The write watch over old objects, for minor and incremental collections.
+ *
+ * A page is *watched* when it holds a marked object of the normal (scanned)
+ * kind: only such a page can come to hold the one pointer to an object the
+ * marker will not otherwise reach (a young object in a minor collection, a
+ * white object behind the marker's back in an incremental one).  Watched
+ * pages are armed through the dirty-bit backend; every other heap page is
+ * left disarmed, so allocating and initialising new objects costs no write
+ * fault.  Uncollectable objects are scanned as roots by every collection
+ * and need no watch; atomic objects hold no pointers.
+ *
+ * All functions: heap lock held; the world stopped unless said otherwise. */
+#ifndef COGC_WATCH_H
+#define COGC_WATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct chunk;
+struct page_desc;
+
+/* Turn watching on (generational or incremental collection asked for).
+ * Must precede the first chunk.  Returns false, with a warning, when the
+ * backend cannot track the heap. */
+bool watch_enable(void);
+bool watch_enabled(void);
+
+/* Chunk life cycle (called by chunk.c through tracking). */
+void watch_chunk_added(struct chunk *c);
+void watch_chunk_removed(struct chunk *c);
+
+/* b (a block head or large object) is being handed to the allocator: its
+ * pages' watch state is recomputed at the next collection. */
+void watch_young_block(struct page_desc *b);
+
+/* Take the pages written since the last collection from the backend; the
+ * watched ones among them are to be rescanned.  Returns their number. */
+size_t watch_take_dirty(void);
+
+/* Push the marked objects on the pages to rescan, as root ranges. */
+void watch_push_dirty(void);
+
+/* After marking: arm every page that holds a marked normal object and is
+ * not armed (new survivors, pages rescanned), disarm watched pages that no
+ * longer hold one.  full: recompute every page of the heap (marks were
+ * rebuilt); else only the young blocks' pages and the rescanned ones. */
+void watch_update(bool full);
+
+/* The start of an incremental cycle: arm every page of every block of the
+ * normal kind (the world may run: no object has been scanned yet). */
+void watch_arm_all(void);
+
+/* Heap lock and the marking step lock held, an incremental cycle running,
+ * the world running: take the watched pages written so far and re-arm
+ * them in one atomic step (the backend's collect), and push their marked
+ * objects for the concurrent marker.  Returns the pages taken; SIZE_MAX
+ * when the backend cannot do it atomically (the final pause does it all). */
+size_t watch_preclean(void);
+
+/* Heap lock held, an incremental cycle running: b (may be NULL) was made
+ * fresh during the cycle and is now full; arm its pages and let the
+ * concurrent marker scan its objects like any other. */
+void watch_settle_fresh(struct page_desc *b);
+
+/* Counters for the statistics: pages armed and rescanned in the last
+ * collection. */
+size_t watch_last_rescanned(void);
+size_t watch_pages_watched(void);
+
+#endif
