@@ -174,9 +174,16 @@ GC_API void GC_CALL GC_set_disable_automatic_collection(int on)
 }
 GC_API int GC_CALL GC_get_disable_automatic_collection(void) { return GC_is_disabled(); }
 
-/* cogc has no incremental mode yet: every collection is a full one. */
-GC_API void GC_CALL GC_enable_incremental(void) { shim_ensure(); }
-GC_API int GC_CALL GC_is_incremental_mode(void) { return 0; }
+/* bdwgc's incremental mode is generational too: both of cogc's modes are
+ * switched on (each is left off, with cogc's warning, when the dirty-bit
+ * backend cannot watch the heap). */
+GC_API void GC_CALL GC_enable_incremental(void)
+{
+    shim_ensure();
+    cogc_set_generational(1);
+    cogc_enable_incremental();
+}
+GC_API int GC_CALL GC_is_incremental_mode(void) { return cogc_get_incremental(); }
 GC_API void GC_CALL GC_start_incremental_collection(void) {}
 
 /* The heap grows by itself; reserving ahead is not needed. */

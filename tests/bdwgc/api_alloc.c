@@ -171,7 +171,8 @@ START_TEST(tunables_and_messages)
     ck_assert_uint_eq(GC_get_gc_no(), no);
     GC_enable();
     ck_assert(!GC_is_disabled());
-    GC_enable_incremental();   /* accepted (a no-op on this cogc) */
+    GC_enable_incremental();
+    ck_assert_int_eq(GC_is_incremental_mode(), 1);   /* the default backend can watch the heap */
     GC_set_max_heap_size(0);
 }
 END_TEST
