@@ -116,10 +116,8 @@ static size_t cycle_allowance(void)
 
 void collect_maybe_locked(void)
 {
-    if (collect_disabled)
-        return;
     if (!incremental_marking()) {
-        if (since_last >= trigger)
+        if (since_last >= trigger && !collect_disabled)
             collect_locked(COLLECT_TRIGGER);
         return;
     }

@@ -20,11 +20,11 @@ void collect_note_allocated(size_t bytes);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
-/* cogc_disable count: triggered collections are skipped while positive. */
-extern int collect_disabled;
 /* Generational collection on or off; false (with a warning) when the
  * dirty-bit backend cannot watch the heap. */
 bool collect_set_generational(bool on);
 bool collect_generational(void);
+/* cogc_disable count: triggered collections are skipped while positive. */
+extern int collect_disabled;
 
 #endif

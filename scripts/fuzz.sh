@@ -18,8 +18,8 @@ if ((${#missing[@]})); then
 fi
 seconds=${COGC_FUZZ_SECONDS:-600}
 cmake --preset fuzz
-cmake --build --preset fuzz -j"$(nproc)" --target fuzz_options fuzz_pointers
-for h in options pointers; do
+cmake --build --preset fuzz -j"$(nproc)" --target fuzz_options fuzz_pointers fuzz_api
+for h in options pointers api; do
   echo "fuzz: $h for ${seconds}s"
   build/fuzz/tests/fuzz/fuzz_$h -max_total_time="$seconds" -rss_limit_mb=4096 \
     -artifact_prefix="tests/fuzz/corpus/$h/crash-" "tests/fuzz/corpus/$h"
