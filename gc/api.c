@@ -237,6 +237,8 @@ COGC_API void cogc_collect_minor(void)
     alloc_flush_counts(&tl_state);
     collect_locked(COLLECT_EXPLICIT_MINOR);
     heap_unlock();
+    if (finalize_work)
+        finalize_poll();
 }
 
 COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
