@@ -380,6 +380,35 @@ static int gd_arm(void)
     return ret;
 }
 
+/* The tracked range holding [addr, addr+len), or NULL (EINVAL). */
+static struct dirty_range *range_of(void *addr, size_t len)
+{
+    struct dirty_range *r = dirty_aligned_args(addr, len) ? dirty_reg_lookup(&reg, (uintptr_t)addr) : NULL;
+    if (!r || (uintptr_t)addr + len > atomic_load(&r->end)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return r;
+}
+
+/* Selective arming: protect just these pages (and forget their dirty
+ * state).  Disarming cannot make a page writable without the device
+ * recording its next write: disarm_range only checks its arguments and the
+ * pages stay armed (caps.reports_disarmed); take is collect. */
+static int gd_arm_range(void *addr, size_t len)
+{
+    struct dirty_range *r = range_of(addr, len);
+    if (!r)
+        return -1;
+    uintptr_t s = atomic_load(&r->start);
+    return protect(fd, range_off[r - reg.r] + ((uintptr_t)addr - s), len);
+}
+
+static int gd_disarm_range(void *addr, size_t len)
+{
+    return range_of(addr, len) ? 0 : -1;
+}
+
 static int span_cmp(const void *a, const void *b)
 {
     const struct span *x = a, *y = b;
@@ -488,7 +517,8 @@ struct dirty_backend dirty_backend_gcdev = {
     .name = "gcdev",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 4096,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .fork_child_all_dirty = true, .release_needs_backend = true},
+             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = true,
+             .release_needs_backend = true},
     .probe = gd_probe,
     .init = gd_init,
     .map = gd_map,
@@ -497,6 +527,9 @@ struct dirty_backend dirty_backend_gcdev = {
     .untrack = gd_untrack,
     .arm = gd_arm,
     .collect = gd_collect,
+    .arm_range = gd_arm_range,
+    .disarm_range = gd_disarm_range,
+    .take = gd_collect,
     .release = gd_release,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = gd_stats,

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
     if (reps < 1 || reps > MAXREPS)
         reps = 5;
     static const size_t sizes[] = {1UL << 10, 4UL << 10, 16UL << 10, 64UL << 10, 256UL << 10, 1UL << 20};
-    static const char *const names[] = {"uffd-async", "uffd", "soft-dirty", "mprotect", "none"};
+    static const char *const names[] = {"uffd-async", "uffd", "soft-dirty", "mprotect", "gcdev", "none"};
     if (csv)
         printf("system,workload,mode,backend,wall_s,max_pause_ms,p99_pause_ms,peak_rss_mb,collections,"
                "ns_per_page,pages_reported,faults_per_rep\n");

@@ -74,6 +74,7 @@ static void cogc_ctx_free(struct kref *ref)
 	fput(ctx->shm);
 	put_pid(ctx->owner);
 	kfree(ctx);
+	module_put(THIS_MODULE);	/* mappings may outlive the descriptor */
 }
 
 static void cogc_ctx_put(struct cogc_ctx *ctx)
@@ -237,6 +238,7 @@ static int cogc_open(struct inode *inode, struct file *file)
 	init_waitqueue_head(&ctx->wq);
 	ctx->owner = get_pid(task_tgid(current));
 	file->private_data = ctx;
+	__module_get(THIS_MODULE);
 	return 0;
 }
 
