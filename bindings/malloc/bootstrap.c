@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 /* Address space reserved once, touched only as it is handed out. */
-#define REGION_SIZE ((size_t)1 << 32)
+#define REGION_SIZE ((size_t)256 << 20)
 #define MIN_SHIFT 5
 #define NBINS 33
 

@@ -53,7 +53,8 @@ int __wrap_mprotect(void *addr, size_t len, int prot) { return (int)syscall(SYS_
 
 static bool is_root_map(size_t len, int prot, int flags, int fd)
 {
-    return tracking && !guarded() && (flags & MAP_ANONYMOUS) && !(flags & MAP_SHARED) && fd == -1 &&
+    (void)fd;   /* ignored by the kernel for anonymous mappings */
+    return tracking && !guarded() && (flags & MAP_ANONYMOUS) && !(flags & MAP_SHARED) &&
            (prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE) && len <= ROOT_MAP_MAX;
 }
 
