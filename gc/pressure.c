@@ -96,7 +96,7 @@ bool pressure_collect_before_growth(size_t extra)
 {
     size_t b = pressure_heap_budget();
     size_t mapped = chunk_mapped_bytes();
-    if (!b || mapped + extra <= b)
+    if (!b || mapped + extra <= b || collect_disabled)
         return false;
     uint64_t allocated = atomic_load_explicit(&stat_allocated, memory_order_relaxed);
     if (mapped < budget_mapped_at + b / 8 && allocated < budget_allocated_at + b / 8)
@@ -120,7 +120,7 @@ static void ranges(notice_range_fn fn, void *ctx)
 static void on_notice(void)
 {
     uint64_t now = os_now_ns();
-    if (last_gc_ns && now - last_gc_ns < MIN_GAP_NS)
+    if ((last_gc_ns && now - last_gc_ns < MIN_GAP_NS) || collect_disabled)
         return;
     pressure_collections++;
     collect_locked(COLLECT_PRESSURE);
