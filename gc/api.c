@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "mark.h"
 #include "options.h"
+#include "pressure.h"
 #include "report.h"
 #include "roots.h"
 #include "sizeclass.h"
@@ -32,6 +33,7 @@ static int init_locked(void)
     vg_on = RUNNING_ON_VALGRIND ? 1 : 0;
     if (chunk_table_init() || mark_init() || threads_init() || tracking_init() || collect_init())
         return -1;
+    pressure_init();
     stats_init();
     return 0;
 }

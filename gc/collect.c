@@ -152,6 +152,7 @@ static const char *reason_name(enum collect_reason why)
     case COLLECT_OUT_OF_MEMORY: return "out-of-memory";
     case COLLECT_CYCLE_DONE: return "marking-done";
     case COLLECT_INSPECT: return "inspect";
+    case COLLECT_PRESSURE: return "pressure";
     }
     return "?";
 }
@@ -163,7 +164,7 @@ static const char *reason_name(enum collect_reason why)
 static bool choose_minor(enum collect_reason why)
 {
     if (!generational || need_full || why == COLLECT_EXPLICIT || why == COLLECT_OUT_OF_MEMORY ||
-        why == COLLECT_INSPECT)
+        why == COLLECT_INSPECT || why == COLLECT_PRESSURE)
         return false;
     uint64_t budget = full_live * (uint64_t)option(OPT_GROWTH) / 100;
     if (budget < min_trigger())
@@ -316,6 +317,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
 
 void collect_locked(enum collect_reason why)
 {
+    uint64_t faults = stats_major_faults();
     struct gc_record rec = {.reason = reason_name(why), .markers = markers};
     rec.mapped = chunk_mapped_bytes();
     rec.in_use_before = rec.mapped - pages_free_count() * PAGE_SIZE;
@@ -340,4 +342,5 @@ void collect_locked(enum collect_reason why)
         stop_the_world_collection(minor, why, &rec);
     }
     finish_bookkeeping(&rec);
+    stats_collection_faults(stats_major_faults() - faults);
 }

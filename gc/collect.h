@@ -12,6 +12,7 @@ enum collect_reason {
     COLLECT_OUT_OF_MEMORY,
     COLLECT_CYCLE_DONE,   /* the background marker ran out of work: final pause, if a cycle runs */
     COLLECT_INSPECT,      /* mark only, nothing swept: collect_inspect_fn sees the marks */
+    COLLECT_PRESSURE,     /* memory pressure (gc/pressure.c): full, stop-the-world */
 };
 
 bool collector_ready(void);

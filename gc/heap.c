@@ -3,6 +3,7 @@
 #include "collect.h"
 #include "options.h"
 #include "pages.h"
+#include "pressure.h"
 
 #include <errno.h>
 
@@ -29,6 +30,8 @@ struct page_desc *heap_get_pages(size_t n, bool avoid_black, bool *zero)
     if (pd)
         return pd;
     if (blocks_sweep_all() && (pd = pages_alloc(n, avoid_black, zero)))
+        return pd;
+    if (pressure_collect_before_growth(CHUNK_SIZE) && (pd = pages_alloc(n, avoid_black, zero)))
         return pd;
     if (grow() && (pd = pages_alloc(n, avoid_black, zero)))
         return pd;

@@ -55,6 +55,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "leak mode: record the allocation site of one allocation in this many"},
     [OPT_LOG]          = {"COGC_LOG", OPT_STRING, 0, 0, 0, NULL,
                           "leak mode: file the leak report goes to (appended), unset = stderr"},
+    [OPT_BOOKMARK]     = {"COGC_BOOKMARK", OPT_BOOL, 0, 0, 1, NULL,
+                          "memory-pressure notices collect and give pages back; heap kept within the cgroup/available memory"},
 };
 
 static int64_t values[OPT_COUNT];

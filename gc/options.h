@@ -29,6 +29,7 @@ enum option_id {
     OPT_LEAK_EXIT,
     OPT_LEAK_SAMPLE,
     OPT_LOG,
+    OPT_BOOKMARK,
     OPT_COUNT
 };
 

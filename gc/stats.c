@@ -5,6 +5,7 @@
 #include "options.h"
 #include "os.h"
 #include "pages.h"
+#include "pressure.h"
 #include "report.h"
 #include "threads.h"
 #include "tracking.h"
@@ -13,11 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;
 
 static uint64_t collections, minors, total_pause, max_pause, last_pause, total_mark, last_mark, last_live;
 static uint64_t total_rescanned;
+static uint64_t collection_faults;
+
+uint64_t stats_major_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_majflt : 0;
+}
+
+void stats_collection_faults(uint64_t n) { collection_faults += n; }
 static unsigned last_markers;
 
 /* Every pause: its length, its kind, the dirty pages it took. */
@@ -127,6 +138,8 @@ void stats_fill(struct cogc_stats *s)
     s->pauses = npauses;
     s->minor_collections = minors;
     s->dirty_pages_rescanned = total_rescanned;
+    s->collection_major_faults = collection_faults;
+    pressure_fill_stats(s);
     s->heap_bytes = chunk_mapped_bytes();
     s->heap_free_bytes = pages_free_count() * PAGE_SIZE;
     s->released_bytes = pages_released_count() * PAGE_SIZE;
@@ -184,11 +197,17 @@ static void summary(void)
     stats_fill(&s);
     histogram();
     report_line("cogc: summary backend=%s collections=%llu minor=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
-                "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f",
+                "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f gc_major_faults=%llu "
+                "notices_psi=%llu notices_cgv1=%llu notices_cgv2=%llu notices_residency=%llu pressure_collections=%llu "
+                "pages_given_back=%llu heap_budget_mb=%.1f",
                 s.dirty_backend, (unsigned long long)s.collections, (unsigned long long)s.minor_collections,
                 (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
-                s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0);
+                s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0,
+                (unsigned long long)s.collection_major_faults, (unsigned long long)s.notices_psi,
+                (unsigned long long)s.notices_cgroup_v1, (unsigned long long)s.notices_cgroup_v2,
+                (unsigned long long)s.notices_residency, (unsigned long long)s.pressure_collections,
+                (unsigned long long)s.pages_given_back, s.heap_budget_bytes / 1048576.0);
 }
 
 void stats_init(void)

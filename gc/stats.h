@@ -34,6 +34,10 @@ void stats_collection(const struct gc_record *r);
 /* A pause that ends no collection (the start of an incremental cycle). */
 void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned);
 void stats_fill(struct cogc_stats *s);
+/* Major page faults of the process so far (getrusage), and those that
+ * happened during collections (heap lock held). */
+uint64_t stats_major_faults(void);
+void stats_collection_faults(uint64_t n);
 /* Nearest-rank percentile of the pauses so far (0 when none). */
 uint64_t stats_pause_percentile(unsigned pct);
 

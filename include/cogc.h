@@ -204,6 +204,15 @@ struct cogc_stats {
     uint64_t pauses;             /* stop-the-world pauses recorded (max/p50/p99 are over these) */
     uint64_t minor_collections;  /* of the collections, minor ones (generational mode) */
     uint64_t dirty_pages_rescanned; /* watched pages reported written, summed over pauses */
+    /* Memory pressure (COGC_BOOKMARK=1; all 0 otherwise but the faults). */
+    uint64_t notices_psi;        /* PSI trigger notices (system and cgroup) */
+    uint64_t notices_cgroup_v1;  /* cgroup v1 memory.pressure_level events */
+    uint64_t notices_cgroup_v2;  /* cgroup v2 memory.events high/max changes */
+    uint64_t notices_residency;  /* heap pages found taken by the kernel (mincore) */
+    uint64_t pressure_collections; /* collections caused by notices */
+    uint64_t pages_given_back;   /* free pages released to the kernel after notices */
+    uint64_t collection_major_faults; /* major page faults during collections (getrusage) */
+    uint64_t heap_budget_bytes;  /* heap size the collector keeps within, 0 = none */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller

@@ -1,0 +1,238 @@
+/* The collector's side of memory-pressure notices. */
+#define _GNU_SOURCE
+#include "pressure.h"
+#include "../include/cogc.h"
+#include "block.h"
+#include "chunk.h"
+#include "collect.h"
+#include "lock.h"
+#include "notice.h"
+#include "options.h"
+#include "os.h"
+#include "pages.h"
+#include "report.h"
+#include "stats.h"
+#include "threads.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SOURCES 8
+#define TICK_MS 1000                      /* budget refresh, timer sources */
+#define MIN_GAP_NS (250 * 1000000ull)     /* pressure collections at most this often */
+
+static const struct notice_source *open_src[MAX_SOURCES];
+static int open_fd[MAX_SOURCES];
+static size_t nopen;
+static _Atomic size_t budget;
+static uint64_t notices[MAX_SOURCES];     /* heap lock */
+static uint64_t pressure_collections, pages_given_back;
+static uint64_t last_gc_ns;
+static size_t budget_mapped_at;          /* pressure_collect_before_growth bookkeeping */
+static uint64_t budget_allocated_at;
+static size_t released_seen;             /* residency: our own releases do not count */
+
+size_t pressure_budget_rule(uint64_t limit, uint64_t nonheap, uint64_t avail, uint64_t heap_resident)
+{
+    uint64_t b = UINT64_MAX;
+    if (limit)
+        b = limit > nonheap ? limit - nonheap : 0;
+    if (avail && avail + heap_resident < b)
+        b = avail + heap_resident;
+    if (b == UINT64_MAX)
+        return 0;
+    b = b / 10 * 9;
+    return b ? (size_t)b : 1;   /* 1: no room at all, still "a budget" */
+}
+
+static uint64_t cgroup_limit(void)
+{
+    char dir[1024], path[1100], text[64];
+    if (notice_cgroup_dir("/sys/fs/cgroup/memory", "memory", dir, sizeof dir) == 0) {
+        snprintf(path, sizeof path, "%s/memory.limit_in_bytes", dir);
+        if (notice_read_file(path, text, sizeof text) > 0) {
+            uint64_t v = strtoull(text, NULL, 10);
+            if (v < ((uint64_t)1 << 60))   /* v1 writes "no limit" as ~2^63 */
+                return v;
+        }
+    }
+    if (notice_cgroup_dir("/sys/fs/cgroup", NULL, dir, sizeof dir) == 0) {
+        snprintf(path, sizeof path, "%s/memory.max", dir);
+        if (notice_read_file(path, text, sizeof text) > 0 && text[0] >= '0' && text[0] <= '9')
+            return strtoull(text, NULL, 10);
+    }
+    return 0;
+}
+
+static uint64_t resident_bytes(void)
+{
+    char text[128];
+    unsigned long size, rss;
+    if (notice_read_file("/proc/self/statm", text, sizeof text) <= 0 || sscanf(text, "%lu %lu", &size, &rss) != 2)
+        return 0;
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Heap lock held. */
+static void refresh_budget(void)
+{
+    char text[4096];
+    uint64_t avail = 0;
+    if (notice_read_file("/proc/meminfo", text, sizeof text) > 0)
+        avail = notice_meminfo_bytes(text, "MemAvailable:");
+    uint64_t heap = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
+    uint64_t rss = resident_bytes();
+    uint64_t nonheap = rss > heap ? rss - heap : 0;
+    atomic_store(&budget, pressure_budget_rule(cgroup_limit(), nonheap, avail, heap));
+}
+
+size_t pressure_heap_budget(void) { return atomic_load_explicit(&budget, memory_order_relaxed); }
+
+bool pressure_collect_before_growth(size_t extra)
+{
+    size_t b = pressure_heap_budget();
+    size_t mapped = chunk_mapped_bytes();
+    if (!b || mapped + extra <= b || collect_disabled)
+        return false;
+    uint64_t allocated = atomic_load_explicit(&stat_allocated, memory_order_relaxed);
+    if (mapped < budget_mapped_at + b / 8 && allocated < budget_allocated_at + b / 8)
+        return false;   /* collected for the budget recently: live data needs the room */
+    collect_locked(COLLECT_PRESSURE);
+    blocks_sweep_all();
+    budget_mapped_at = chunk_mapped_bytes();
+    budget_allocated_at = allocated;
+    return true;
+}
+
+static void ranges(notice_range_fn fn, void *ctx)
+{
+    heap_lock();
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        fn(ctx, (void *)page_addr(c, c->first), (size_t)(c->npages - c->first) * PAGE_SIZE);
+    heap_unlock();
+}
+
+/* Heap lock held. */
+static void on_notice(void)
+{
+    uint64_t now = os_now_ns();
+    if ((last_gc_ns && now - last_gc_ns < MIN_GAP_NS) || collect_disabled)
+        return;
+    pressure_collections++;
+    collect_locked(COLLECT_PRESSURE);
+    blocks_sweep_all();
+    pages_given_back += pages_release_idle(UINT64_MAX);
+    released_seen = pages_released_count();
+    refresh_budget();
+    last_gc_ns = os_now_ns();
+}
+
+static void *notice_main(void *arg)
+{
+    (void)arg;
+    struct pollfd p[MAX_SOURCES];
+    for (;;) {
+        size_t np = 0;
+        for (size_t i = 0; i < nopen; i++)
+            if (open_fd[i] >= 0)
+                p[np++] = (struct pollfd){.fd = open_fd[i], .events = open_src[i]->events};
+        int r = poll(p, np, TICK_MS);
+        bool tick = r == 0;
+        heap_lock();
+        size_t rel = pages_released_count();
+        heap_unlock();
+        for (size_t i = 0, k = 0; i < nopen; i++) {
+            bool fired;
+            if (open_fd[i] >= 0)
+                fired = r > 0 && (p[k++].revents & (open_src[i]->events | POLLERR));
+            else
+                fired = tick && open_src[i] != NULL;
+            if (!fired)
+                continue;
+            long n = open_src[i]->check();
+            if (n < 0) {
+                report_warn("COGC_BOOKMARK: notice source %s failed; closed", open_src[i]->name);
+                open_src[i]->close();
+                open_src[i] = NULL;   /* keeps the index of the others */
+                open_fd[i] = -1;
+                continue;
+            }
+            /* residency: pages we released ourselves are not the kernel's doing */
+            if (open_fd[i] < 0 && rel != released_seen) {
+                released_seen = rel;
+                continue;
+            }
+            if (n > 0) {
+                heap_lock();
+                notices[i] += 1;
+                on_notice();
+                heap_unlock();
+            }
+        }
+        if (tick) {
+            heap_lock();
+            refresh_budget();
+            heap_unlock();
+        }
+    }
+    return NULL;
+}
+
+void pressure_init(void)
+{
+    if (!option(OPT_BOOKMARK))
+        return;
+    /* Measured (GCBench depth 22 in a 290 MiB cgroup v1 with zram swap):
+     * MADV_POPULATE_WRITE of new chunks gets the process OOM-killed near
+     * the limit where page-by-page faults let the kernel swap. */
+    if (cgroup_limit() && !option_given(OPT_POPULATE))
+        option_set(OPT_POPULATE, 0);
+    refresh_budget();
+    struct notice_config cfg = {.psi_stall_us = 150000, .psi_window_us = 1000000, .period_ms = TICK_MS,
+                                .ranges = ranges};
+    for (size_t i = 0; notice_sources[i] && nopen < MAX_SOURCES; i++) {
+        char why[256] = "";
+        const struct notice_source *s = notice_sources[i];
+        int fd = s->probe(why, sizeof why) == 0 ? s->open(&cfg, why, sizeof why) : -1;
+        if (fd == -1) {
+            if (option(OPT_STATS))
+                report_line("cogc: notice source unavailable: %s", why);
+            continue;
+        }
+        open_src[nopen] = s;
+        open_fd[nopen] = fd >= 0 ? fd : -1;
+        nopen++;
+        if (option(OPT_STATS))
+            report_line("cogc: notice source %s open", s->name);
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    if (threads_create_unregistered(&t, notice_main, NULL) != 0)
+        report_warn("COGC_BOOKMARK: no notice thread; the heap budget still applies");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static uint64_t count_of(const char *name)
+{
+    for (size_t i = 0; i < nopen; i++)
+        if (open_src[i] && strcmp(open_src[i]->name, name) == 0)
+            return notices[i];
+    return 0;
+}
+
+void pressure_fill_stats(struct cogc_stats *s)
+{
+    s->notices_psi = count_of("psi") + count_of("psi-cgroup");
+    s->notices_cgroup_v1 = count_of("cgroup-v1");
+    s->notices_cgroup_v2 = count_of("cgroup-v2");
+    s->notices_residency = count_of("residency");
+    s->pressure_collections = pressure_collections;
+    s->pages_given_back = pages_given_back;
+    s->heap_budget_bytes = pressure_heap_budget();
+}

@@ -1,0 +1,34 @@
+/* Memory pressure (COGC_BOOKMARK): a notice thread listens to the sources
+ * of backends/notice.h and, on a notice, collects and gives every free
+ * page back; the heap's growth is kept inside a budget read from the
+ * cgroup limit and the available memory.  See docs/ARCHITECTURE.md,
+ * "Memory pressure". */
+#ifndef COGC_PRESSURE_H
+#define COGC_PRESSURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cogc_stats;
+
+/* After collect_init, heap lock held: when COGC_BOOKMARK=1, compute the
+ * budget and start the notice thread. */
+void pressure_init(void);
+/* Bytes the heap should stay within, 0 = no budget (COGC_BOOKMARK=0 or
+ * nothing limits this process). */
+size_t pressure_heap_budget(void);
+/* Heap lock held, before the heap grows by `extra` bytes: when that would
+ * pass the budget, collect first (at most once per budget/8 of growth or
+ * allocation).  true: a collection ran, try the free pages again.  The
+ * heap still grows past the budget when live data needs it. */
+bool pressure_collect_before_growth(size_t extra);
+/* Counters for cogc_stats (heap lock held). */
+void pressure_fill_stats(struct cogc_stats *s);
+
+/* Pure budget rule, exposed for unit tests: 90 % of the smaller of
+ * (cgroup limit - non-heap resident bytes) and (available + heap resident
+ * bytes); 0 when neither is known. */
+size_t pressure_budget_rule(uint64_t cgroup_limit, uint64_t nonheap_rss, uint64_t available, uint64_t heap_resident);
+
+#endif

@@ -1,0 +1,231 @@
+/* COGC_BOOKMARK=1 under a real memory limit: a cgroup v1 memory cgroup of
+ * its own (cogc-test-<pid>, limit LIMIT_MB) and zram swap (set up only when
+ * no swap is on, torn down after).  The child builds a checked structure,
+ * then memory outside the heap pushes the cgroup into reclaim while it
+ * allocates garbage; notices must arrive, pressure collections must run,
+ * and every object must still hold what was written (COGC_VERIFY=1 checks
+ * the marks at each collection too).  Root only; skipped with a reason
+ * otherwise.  Everything created is removed, on failure too. */
+#define _GNU_SOURCE
+#include <cogc.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MEMCG "/sys/fs/cgroup/memory"
+#define ZRAM "/sys/block/zram0"
+#define LIMIT_MB 128
+#define LIVE_NODES (600 * 1000)   /* 64-byte nodes: ~40 MB live */
+#define OUTSIDE_MB 80             /* non-heap memory, written once: forces reclaim */
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *r = fgets(buf, (int)len, f);
+    fclose(f);
+    return r ? 0 : -1;
+}
+
+static bool swap_on(void)
+{
+    FILE *f = fopen("/proc/swaps", "r");
+    char line[256];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n++;
+    if (f)
+        fclose(f);
+    return n > 1;
+}
+
+/* ---- the child: runs inside the cgroup ---- */
+
+struct node {
+    struct node *next;
+    uint64_t check;
+    uint64_t pad[6];
+};
+
+static uint64_t expect(size_t i) { return (uint64_t)i * 0x9e3779b97f4a7c15ull ^ 0x5555; }
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int child(void)
+{
+    struct node *head = NULL;
+    for (size_t i = 0; i < LIVE_NODES; i++) {
+        struct node *n = cogc_malloc(sizeof *n);
+        if (!n) {
+            fprintf(stderr, "FAIL: allocation failed while building\n");
+            return 1;
+        }
+        n->next = head;
+        n->check = expect(LIVE_NODES - 1 - i);
+        head = n;
+    }
+    /* Memory the collector does not own takes most of the rest of the
+     * limit: the kernel must reclaim (swap to zram) to make room. */
+    size_t out = (size_t)OUTSIDE_MB << 20;
+    char *outside = mmap(NULL, out, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (outside == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    struct cogc_stats s;
+    double end = now_s() + 30;
+    unsigned rounds = 0;
+    for (size_t off = 0; off < out; off += 4096)
+        outside[off] = (char)(off >> 12 | 1);
+    do {
+        for (int k = 0; k < 20000; k++) {   /* garbage: short lists */
+            void **g = cogc_malloc(128);
+            if (g)
+                g[0] = cogc_malloc(64);
+        }
+        rounds++;
+        cogc_get_stats(&s, sizeof s);
+    } while ((s.pressure_collections == 0 || rounds < 50) && now_s() < end);
+    cogc_collect();
+    size_t i = 0, bad = 0;
+    for (struct node *n = head; n; n = n->next, i++)
+        if (n->check != expect(i))
+            bad++;
+    cogc_get_stats(&s, sizeof s);
+    printf("rounds=%u notices: psi=%llu cgroup-v1=%llu cgroup-v2=%llu residency=%llu; pressure collections=%llu "
+           "pages given back=%llu collections=%llu major faults in collections=%llu budget=%.1f MiB\n",
+           rounds, (unsigned long long)s.notices_psi, (unsigned long long)s.notices_cgroup_v1,
+           (unsigned long long)s.notices_cgroup_v2, (unsigned long long)s.notices_residency,
+           (unsigned long long)s.pressure_collections, (unsigned long long)s.pages_given_back,
+           (unsigned long long)s.collections, (unsigned long long)s.collection_major_faults,
+           s.heap_budget_bytes / 1048576.0);
+    int rc = 0;
+    if (i != LIVE_NODES || bad) {
+        fprintf(stderr, "FAIL: %zu nodes reachable (want %d), %zu hold wrong values\n", i, LIVE_NODES, bad);
+        rc = 1;
+    }
+    if (s.notices_psi + s.notices_cgroup_v1 + s.notices_cgroup_v2 + s.notices_residency == 0 ||
+        s.pressure_collections == 0) {
+        fprintf(stderr, "FAIL: no memory-pressure notice led to a collection in 30 s\n");
+        rc = 1;
+    }
+    if (s.heap_budget_bytes == 0 || s.heap_budget_bytes > ((size_t)LIMIT_MB << 20)) {
+        fprintf(stderr, "FAIL: heap budget %llu not within the %d MiB cgroup limit\n",
+                (unsigned long long)s.heap_budget_bytes, LIMIT_MB);
+        rc = 1;
+    }
+    return rc;
+}
+
+/* ---- the parent: set up, run, tear down ---- */
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "child") == 0)
+        return child();
+    if (geteuid() != 0) {
+        printf("SKIP: needs root (creates a memory cgroup and zram swap)\n");
+        return 77;
+    }
+    if (access(MEMCG "/cgroup.procs", W_OK) != 0) {
+        printf("SKIP: no writable cgroup v1 memory hierarchy at " MEMCG "\n");
+        return 77;
+    }
+    bool own_zram = false;
+    char buf[64];
+    if (!swap_on()) {
+        if (access(ZRAM "/disksize", W_OK) != 0) {
+            printf("SKIP: no swap and no zram device (" ZRAM ")\n");
+            return 77;
+        }
+        if (read_line(ZRAM "/disksize", buf, sizeof buf) != 0 || strtoull(buf, NULL, 10) != 0) {
+            printf("SKIP: no swap, and zram0 is in use by someone else (disksize %s)\n", buf);
+            return 77;
+        }
+        if (write_file(ZRAM "/disksize", "2G") != 0 || system("mkswap /dev/zram0 >/dev/null") != 0 ||
+            system("swapon /dev/zram0") != 0) {
+            printf("SKIP: could not set up zram swap\n");
+            write_file(ZRAM "/reset", "1");
+            return 77;
+        }
+        own_zram = true;
+    }
+    char cg[128], path[192], text[64];
+    snprintf(cg, sizeof cg, MEMCG "/cogc-test-%d", (int)getpid());
+    int rc = 1;
+    if (mkdir(cg, 0755) != 0) {
+        fprintf(stderr, "FAIL: mkdir %s: %s\n", cg, strerror(errno));
+        goto teardown;
+    }
+    snprintf(path, sizeof path, "%s/memory.limit_in_bytes", cg);
+    snprintf(text, sizeof text, "%d", LIMIT_MB << 20);
+    if (write_file(path, text) != 0) {
+        fprintf(stderr, "FAIL: setting %s: %s\n", path, strerror(errno));
+        goto teardown;
+    }
+    snprintf(path, sizeof path, "%s/memory.swappiness", cg);
+    write_file(path, "100");
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(path, sizeof path, "%s/cgroup.procs", cg);
+        if (write_file(path, "0") != 0)
+            _exit(2);
+        alarm(90);   /* a hang fails the test instead of leaving the cgroup busy */
+        setenv("COGC_BOOKMARK", "1", 1);
+        setenv("COGC_VERIFY", "1", 1);
+        execl("/proc/self/exe", argv[0], "child", (char *)NULL);
+        _exit(3);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+        fprintf(stderr, "FAIL: fork/wait: %s\n", strerror(errno));
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        rc = 0;
+    } else {
+        fprintf(stderr, "FAIL: child %s %d\n", WIFEXITED(st) ? "exited" : "killed by signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+teardown:
+    if (rmdir(cg) != 0 && errno != ENOENT) {
+        fprintf(stderr, "FAIL: rmdir %s: %s\n", cg, strerror(errno));
+        rc = 1;
+    }
+    if (own_zram) {
+        if (system("swapoff /dev/zram0") != 0 || write_file(ZRAM "/reset", "1") != 0) {
+            fprintf(stderr, "FAIL: zram teardown\n");
+            rc = 1;
+        }
+    }
+    return rc;
+}

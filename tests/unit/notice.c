@@ -1,0 +1,146 @@
+/* Memory-pressure notice sources: the parsing they share (fixtures), the
+ * budget rule, and each source's probe on this machine (a reason when
+ * unavailable, a working open/check/close when available). */
+#include "testutil.h"
+#include <string.h>
+#include <sys/mman.h>
+
+#include "notice.h"
+#include "pressure.h"
+
+static const char *v1_fixture =
+    "12:hugetlb:/\n"
+    "4:memory:/process_api/3c8d\n"
+    "3:cpu,cpuacct:/user.slice\n"
+    "0::/init.scope\n";
+
+START_TEST(cgroup_lines)
+{
+    char out[256];
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, "memory", out, sizeof out), 0);
+    ck_assert_str_eq(out, "/process_api/3c8d");
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, "cpuacct", out, sizeof out), 0);
+    ck_assert_str_eq(out, "/user.slice");
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "/init.scope");
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, "cpuset", out, sizeof out), -1);
+    /* "mem" is not "memory": whole names only */
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, "mem", out, sizeof out), -1);
+    /* no v2 line, last line without newline, too small a buffer */
+    ck_assert_int_eq(notice_cgroup_path("4:memory:/a", NULL, out, sizeof out), -1);
+    ck_assert_int_eq(notice_cgroup_path("4:memory:/a", "memory", out, sizeof out), 0);
+    ck_assert_str_eq(out, "/a");
+    ck_assert_int_eq(notice_cgroup_path(v1_fixture, "memory", out, 5), -1);
+    ck_assert_int_eq(notice_cgroup_path("garbage\n::\n", "memory", out, sizeof out), -1);
+    ck_assert_int_eq(notice_cgroup_path("", NULL, out, sizeof out), -1);
+}
+END_TEST
+
+START_TEST(psi_trigger_line)
+{
+    char out[64];
+    ck_assert_int_eq(notice_psi_trigger(out, sizeof out, 150000, 1000000), 0);
+    ck_assert_str_eq(out, "some 150000 1000000");
+    ck_assert_int_eq(notice_psi_trigger(out, sizeof out, 0, 1000000), -1);
+    ck_assert_int_eq(notice_psi_trigger(out, sizeof out, 2000000, 1000000), -1);
+    ck_assert_int_eq(notice_psi_trigger(out, 8, 150000, 1000000), -1);
+}
+END_TEST
+
+START_TEST(meminfo_and_events)
+{
+    const char *mi = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   22683540 kB\n";
+    ck_assert_uint_eq(notice_meminfo_bytes(mi, "MemAvailable:"), 22683540ull * 1024);
+    ck_assert_uint_eq(notice_meminfo_bytes(mi, "MemFree:"), 100 * 1024);
+    ck_assert_uint_eq(notice_meminfo_bytes(mi, "SwapFree:"), 0);
+    const char *ev = "low 0\nhigh 17\nmax 3\noom 0\noom_kill 0\n";
+    ck_assert_uint_eq(notice_events_count(ev, "high"), 17);
+    ck_assert_uint_eq(notice_events_count(ev, "max"), 3);
+    ck_assert_uint_eq(notice_events_count(ev, "oom"), 0);
+    ck_assert_uint_eq(notice_events_count("oom_kill 5\n", "oom"), 0);   /* whole keys only */
+}
+END_TEST
+
+START_TEST(budget_rule)
+{
+    const uint64_t M = 1 << 20;
+    ck_assert_uint_eq(pressure_budget_rule(0, 0, 0, 0), 0);
+    /* cgroup 200 MiB, 20 MiB not heap, plenty available: 90 % of 180 MiB */
+    ck_assert_uint_eq(pressure_budget_rule(200 * M, 20 * M, 20000 * M, 50 * M), 180 * M / 10 * 9);
+    /* available memory is smaller: 100 MiB free + 50 MiB heap */
+    ck_assert_uint_eq(pressure_budget_rule(0, 0, 100 * M, 50 * M), 150 * M / 10 * 9);
+    ck_assert_uint_eq(pressure_budget_rule(1000 * M, 0, 100 * M, 50 * M), 150 * M / 10 * 9);
+    /* non-heap memory above the limit: still a budget, the smallest */
+    ck_assert_uint_eq(pressure_budget_rule(10 * M, 20 * M, 0, 0), 1);
+}
+END_TEST
+
+static void one_range(void *ctx, void *addr, size_t len) { (void)addr; *(size_t *)ctx += len; }
+static char region[1 << 16] __attribute__((aligned(4096)));
+static void ranges(notice_range_fn fn, void *ctx) { fn(ctx, region, sizeof region); }
+
+START_TEST(every_source_probes)
+{
+    size_t seen = 0;
+    for (size_t i = 0; notice_sources[i]; i++) {
+        const struct notice_source *s = notice_sources[i];
+        char why[256] = "";
+        ck_assert_ptr_eq(notice_find(s->name), s);
+        if (s->probe(why, sizeof why) != 0) {
+            /* unavailable: the reason names the source */
+            ck_assert_msg(strncmp(why, s->name, strlen(s->name)) == 0 && why[strlen(s->name)] == ':',
+                          "reason \"%s\" does not start with \"%s:\"", why, s->name);
+            printf("notice source %s unavailable: %s\n", s->name, why);
+            continue;
+        }
+        struct notice_config cfg = {.psi_stall_us = 150000, .psi_window_us = 1000000, .period_ms = 100,
+                                    .ranges = ranges};
+        int fd = s->open(&cfg, why, sizeof why);
+        ck_assert_msg(fd >= 0 || fd == -2, "%s probed available but open failed: %s", s->name, why);
+        ck_assert_int_ge(s->check(), 0);   /* nothing happened: no error */
+        s->close();
+        printf("notice source %s available\n", s->name);
+        seen++;
+    }
+    ck_assert_ptr_null(notice_find("no-such-source"));
+    size_t total = 0;
+    one_range(&total, region, 4096);
+    ck_assert_uint_eq(total, 4096);
+    ck_assert_uint_ge(seen, 1);   /* residency (mincore) works on every Linux */
+}
+END_TEST
+
+/* residency counts pages that left memory: release half the region and the
+ * next check says so. */
+START_TEST(residency_sees_dropped_pages)
+{
+    const struct notice_source *s = notice_find("residency");
+    char why[256];
+    if (s->probe(why, sizeof why) != 0) {
+        printf("SKIP: %s\n", why);
+        return;
+    }
+    memset(region, 1, sizeof region);
+    struct notice_config cfg = {.period_ms = 100, .ranges = ranges};
+    ck_assert_int_eq(s->open(&cfg, why, sizeof why), -2);
+    ck_assert_int_eq(s->check(), 0);   /* first check: the baseline */
+    ck_assert_int_eq(madvise(region, sizeof region / 2, MADV_DONTNEED), 0);
+    ck_assert_int_eq(s->check(), (long)(sizeof region / 2 / 4096));
+    ck_assert_int_eq(s->check(), 0);
+    s->close();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("notice");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, cgroup_lines);
+    tcase_add_test(tc, psi_trigger_line);
+    tcase_add_test(tc, meminfo_and_events);
+    tcase_add_test(tc, budget_rule);
+    tcase_add_test(tc, every_source_probes);
+    tcase_add_test(tc, residency_sees_dropped_pages);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
