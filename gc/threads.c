@@ -13,6 +13,7 @@
 #include <link.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SUSPEND_SIGNAL SIGPWR
 
@@ -92,7 +93,11 @@ void threads_stop_world(void)
             pp = &t->next;
             continue;
         }
-        int rc = pthread_kill(t->id, SUSPEND_SIGNAL);
+        /* tgkill, not pthread_kill: since glibc 2.34 pthread_kill reports
+         * success for a thread that has exited but is not joined, and such a
+         * thread (one that registered again from a thread-specific
+         * destructor after ours ran) would never acknowledge. */
+        int rc = tgkill(getpid(), t->tid, SUSPEND_SIGNAL) == 0 ? 0 : errno;
         if (rc == 0) {
             sent++;
             pp = &t->next;
@@ -196,6 +201,7 @@ int threads_register_self(void)
         return -1;
     }
     t->id = pthread_self();
+    t->tid = gettid();
     t->stack_lo = (uintptr_t)addr;
     t->stack_hi = (uintptr_t)addr + size;
     t->tl = &tl_state;
@@ -319,6 +325,7 @@ static void after_fork_child(void)
     nthreads = self ? 1 : 0;
     if (self) {
         self->id = pthread_self();
+        self->tid = gettid();
         self->next = NULL;
     }
     mark_after_fork_child();

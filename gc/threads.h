@@ -14,6 +14,7 @@ struct tl;
 
 struct thread {
     pthread_t id;
+    pid_t tid;                   /* kernel thread id: tells an exited thread apart */
     uintptr_t stack_lo, stack_hi;
     volatile uintptr_t sp;       /* saved by the suspend handler */
     struct tl *tl;
