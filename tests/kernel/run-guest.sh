@@ -136,11 +136,13 @@ grep -q '@@COGC-END' "$log" || die "guest did not finish (timeout after ${limit}
 [[ $job == test ]] || exit 0
 
 # ---- results -------------------------------------------------------------------
-pass=0 fail=0
+pass=0 fail=0 known=0
 failed=()
 while read -r _ name verdict rc secs; do
     if [[ $verdict == PASS ]]; then
         pass=$((pass + 1))
+    elif [[ $verdict == KNOWN ]]; then
+        known=$((known + 1))   # a documented intermittent failure (tests.list)
     else
         fail=$((fail + 1))
         failed+=("$name (exit $rc)")
@@ -148,11 +150,11 @@ while read -r _ name verdict rc secs; do
     printf 'kernel-guest: %-32s %s  %3ss\n' "$name" "$verdict" "$secs"
 done < <(grep -o '@@COGC-RESULT .*' "$log")
 expected=$(grep -cvE '^[[:space:]]*(#|$)' "$root/etc/cogc/tests.list")
-ran=$((pass + fail - 1)) # dmesg-clean is not in the list
+ran=$((pass + fail + known - 1)) # dmesg-clean is not in the list
 if ((ran != expected)); then
     fail=$((fail + 1))
     failed+=("only $ran of $expected tests reported")
 fi
 ((fail)) && echo "kernel-guest: failed: ${failed[*]}"
-echo "kernel-guest: $pass passed, $fail failed"
+echo "kernel-guest: $pass passed, $fail failed, $known known intermittent failures (not passes: see tests.list)"
 ((fail == 0))
