@@ -19,7 +19,7 @@
 # packed to DIR/initramfs.cpio.
 set -uo pipefail
 
-work= src= job=test list= bench= mem=${COGC_GUEST_MEM:-3072}
+work= src= job=test list= bench= mem=${COGC_GUEST_MEM:-4608}
 bins=()
 while (($#)); do
     case "$1" in
