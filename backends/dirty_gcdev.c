@@ -269,6 +269,22 @@ out:
     return ret;
 }
 
+/* Close the device and free what init allocated (a failed init, or
+ * teardown); the mappings keep their memory until they are unmapped. */
+static void release_state(void)
+{
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+    dirty_reg_free(&reg);
+    free(runs);
+    free(spans);
+    free(range_off);
+    runs = NULL;
+    spans = NULL;
+    range_off = NULL;
+}
+
 static int gd_init(char *why, size_t len)
 {
     if (fd >= 0)
@@ -292,17 +308,7 @@ static int gd_init(char *why, size_t len)
 nomem:
     dirty_why(why, len, "gcdev: out of memory");
 fail:
-    if (fd >= 0)
-        close(fd);
-    fd = -1;
-    if (reg.r)
-        dirty_reg_free(&reg);
-    free(runs);
-    free(spans);
-    free(range_off);
-    runs = NULL;
-    spans = NULL;
-    range_off = NULL;
+    release_state();
     return -1;
 }
 
@@ -501,16 +507,7 @@ static void gd_stats(struct dirty_stats *out)
 
 static void gd_teardown(void)
 {
-    if (fd >= 0)
-        close(fd); /* the mappings keep the memory until they are unmapped */
-    fd = -1;
-    dirty_reg_free(&reg);
-    free(runs);
-    free(spans);
-    free(range_off);
-    runs = NULL;
-    spans = NULL;
-    range_off = NULL;
+    release_state();
 }
 
 struct dirty_backend dirty_backend_gcdev = {
