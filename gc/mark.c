@@ -729,4 +729,3 @@ void mark_begin_final(void)
     deferred.n = 0;
 }
 
-size_t mark_deferred_count(void) { return deferred.n; }

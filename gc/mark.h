@@ -47,6 +47,5 @@ bool mark_pending(void);
 /* Bytes waiting on the concurrent marker's stack (and an estimate for the deferred objects). */
 uint64_t mark_pending_bytes(void);
 void mark_begin_final(void);
-size_t mark_deferred_count(void);
 
 #endif

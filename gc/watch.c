@@ -10,7 +10,7 @@
 #include <string.h>
 
 static bool enabled;
-static size_t rescanned, watched;
+static size_t rescanned;
 
 /* Blocks handed to the allocator since the last collection (PF_YOUNG). */
 static struct {
@@ -280,13 +280,10 @@ static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
                 page_set(arm, i - lo);
             if (!w && was)
                 page_set(disarm, i - lo);
-            if (w && !was) {
+            if (w && !was)
                 page_set(c->watch, i);
-                watched++;
-            } else if (!w && was) {
+            else if (!w && was)
                 page_clear(c->watch, i);
-                watched--;
-            }
             page_clear(c->rescan, i);
         }
         for (size_t i = lo; i < hi;) {
@@ -406,16 +403,11 @@ void watch_settle_fresh(struct page_desc *b)
     struct chunk *c = chunk_of_pd(b);
     size_t first = pd_index(b);
     for (size_t i = first; i < first + b->npages; i++)
-        if (!page_bit(c->watch, i)) {
-            page_set(c->watch, i);
-            watched++;
-        }
+        page_set(c->watch, i);
     if (tracking_arm_range(pd_addr(b), (size_t)b->npages * PAGE_SIZE) != 0)
         tracking_arm_commit();
     /* Armed before the marker may scan it: writes from here on are seen. */
     __atomic_and_fetch(&b->flags, (uint8_t)~PF_FRESH, __ATOMIC_RELEASE);
 }
 
-size_t watch_last_rescanned(void) { return rescanned; }
-size_t watch_pages_watched(void) { return watched; }
 

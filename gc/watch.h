@@ -63,9 +63,4 @@ size_t watch_preclean(void);
  * concurrent marker scan its objects like any other. */
 void watch_settle_fresh(struct page_desc *b);
 
-/* Counters for the statistics: pages armed and rescanned in the last
- * collection. */
-size_t watch_last_rescanned(void);
-size_t watch_pages_watched(void);
-
 #endif
