@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -236,6 +237,58 @@ static inline struct cogc_stats tu_stats(void)
     int rc = cogc_get_stats(&s, sizeof s);
     ck_assert_int_eq(rc, 0);
     return s;
+}
+
+/* ---- Pacing a collecting thread ------------------------------------------ */
+
+/* A thread that collects in a loop while others mutate must not starve
+ * them: each collection holds the heap lock (and, for the uffd backend,
+ * blocks write faults) and the next one would start the moment it ends.
+ * The mutators call tu_pace_step() as they make progress; the collector
+ * collects once per step (or fewer), so collections still land at
+ * arbitrary points of the mutation, however the threads are scheduled. */
+struct tu_pace {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long steps;
+    int stopped;
+};
+#define TU_PACE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}
+
+static TU_UNUSED void tu_pace_step(struct tu_pace *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->steps++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static TU_UNUSED void tu_pace_stop(struct tu_pace *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stopped = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static TU_UNUSED void tu_pace_reset(struct tu_pace *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->steps = 0;
+    p->stopped = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits for a step after *seen; false once stopped. */
+static TU_UNUSED int tu_pace_wait(struct tu_pace *p, unsigned long *seen)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->steps == *seen && !p->stopped)
+        pthread_cond_wait(&p->cv, &p->mu);
+    *seen = p->steps;
+    int go = !p->stopped;
+    pthread_mutex_unlock(&p->mu);
+    return go;
 }
 
 /* ---- Reclamation measurement ---------------------------------------------- */

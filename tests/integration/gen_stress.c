@@ -94,7 +94,8 @@ static long check_old(struct onode **o, size_t n)
 /* One mutator's rounds: young chains hung from random old slots, only
  * reference dropped, garbage in between, collections triggered by
  * allocation and (collect != 0) explicitly. */
-static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int rounds, int collect)
+static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int rounds, int collect,
+                               struct tu_pace *pace)
 {
     long bad = 0;
     uint64_t s = seed | 1;
@@ -114,6 +115,8 @@ static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int ro
                 struct ynode *junk = ynode_new(0, NULL);
                 junk->pay[0] = 0x8123456789abcdefull;
             }
+            if (pace && k % 25 == 24)
+                tu_pace_step(pace);
         }
         if (collect)
             cogc_collect_minor();
@@ -129,7 +132,7 @@ START_TEST(one_mutator_old_to_young)
     struct onode **o = old_new(N);
     ck_assert_ptr_nonnull(o);
     cogc_collect();
-    ck_assert_int_eq(mutate(o, N, 0x1234, 60, 1), 0);
+    ck_assert_int_eq(mutate(o, N, 0x1234, 60, 1, NULL), 0);
     struct cogc_stats st;
     cogc_get_stats(&st, sizeof st);
     if (cogc_get_generational())
@@ -142,7 +145,7 @@ END_TEST
 /* ---- eight mutators, one thread collecting ---------------------------- */
 
 #define NTHREADS 8
-static atomic_int g_stop;
+static struct tu_pace g_pace = TU_PACE_INIT;
 
 struct job {
     uint64_t seed;
@@ -159,14 +162,15 @@ static void *mutator(void *arg)
         return NULL;
     }
     cogc_collect();
-    j->bad = mutate(o, N, j->seed, 20, 0);
+    j->bad = mutate(o, N, j->seed, 20, 0, &g_pace);
     return NULL;
 }
 
 static void *collector(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&g_stop))
+    unsigned long seen = 0;
+    while (tu_pace_wait(&g_pace, &seen))
         cogc_collect_minor();
     return NULL;
 }
@@ -175,7 +179,7 @@ START_TEST(eight_mutators_and_a_collector)
 {
     pthread_t t[NTHREADS], c;
     struct job jobs[NTHREADS];
-    atomic_store(&g_stop, 0);
+    tu_pace_reset(&g_pace);
     ck_assert_int_eq(cogc_pthread_create(&c, NULL, collector, NULL), 0);
     for (int i = 0; i < NTHREADS; i++) {
         jobs[i] = (struct job){.seed = 0x9e37 * (uint64_t)(i + 1)};
@@ -183,7 +187,7 @@ START_TEST(eight_mutators_and_a_collector)
     }
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(t[i], NULL);
-    atomic_store(&g_stop, 1);
+    tu_pace_stop(&g_pace);
     pthread_join(c, NULL);
     for (int i = 0; i < NTHREADS; i++)
         ck_assert_msg(jobs[i].bad == 0, "mutator %d: %ld bad nodes", i, jobs[i].bad);

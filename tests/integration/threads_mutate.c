@@ -19,10 +19,6 @@
 #define NLISTS 64
 /* Iterations per mutator, and the period of their explicit collections. */
 static int g_iters = 30000, g_collect_every = 5000, g_exit_rounds = 60;
-/* Pause of the collecting thread between its rounds (light mode: under
- * Valgrind, which runs one thread at a time, a thread that collects
- * without pause starves the ones that start and exit). */
-static long g_collector_nap_ns = 0;
 #define SNODE_MAGIC 0x8A11CE5500000001ull
 #define TNODE_MAGIC 0x8EE0000000000002ull
 
@@ -309,24 +305,24 @@ END_TEST
 
 /* ---- short-lived threads while another thread collects ------------------ */
 
-static atomic_int g_stop_collector;
 static atomic_long g_collector_rounds;
 static pthread_mutex_t g_done_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_done_cv = PTHREAD_COND_INITIALIZER;
 static int g_detached_running;
 static struct shared_list g_results = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
 
+/* One collection per thread started: collections land anywhere in the
+ * threads' start, registration and exit, without starving them. */
+static struct tu_pace g_pace = TU_PACE_INIT;
+
 static void *collector(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&g_stop_collector)) {
+    unsigned long seen = 0;
+    while (tu_pace_wait(&g_pace, &seen)) {
         cogc_collect();
         tu_churn(64, 500);
         atomic_fetch_add(&g_collector_rounds, 1);
-        if (g_collector_nap_ns) {
-            struct timespec ts = {0, g_collector_nap_ns};
-            nanosleep(&ts, NULL);
-        }
     }
     return NULL;
 }
@@ -403,7 +399,7 @@ START_TEST(test_thread_exit_during_collections)
     enum { PER_ROUND = 4 };
     const int ROUNDS = g_exit_rounds;
     atomic_store(&g_errors, 0);
-    atomic_store(&g_stop_collector, 0);
+    tu_pace_reset(&g_pace);
     atomic_store(&g_collector_rounds, 0);
     pthread_t ct;
     ck_assert_int_eq(cogc_pthread_create(&ct, NULL, collector, NULL), 0);
@@ -417,6 +413,7 @@ START_TEST(test_thread_exit_during_collections)
             int rc = (idx % 2) ? pthread_create(&t[i], NULL, short_lived, (void *)(uintptr_t)idx)
                                : cogc_pthread_create(&t[i], NULL, short_lived, (void *)(uintptr_t)idx);
             ck_assert_int_eq(rc, 0);
+            tu_pace_step(&g_pace);
         }
         /* and a detached one */
         pthread_mutex_lock(&g_done_mu);
@@ -426,6 +423,7 @@ START_TEST(test_thread_exit_during_collections)
         int rc = (r % 2) ? pthread_create(&d, &det, detached_short_lived, (void *)(uintptr_t)idx)
                          : cogc_pthread_create(&d, &det, detached_short_lived, (void *)(uintptr_t)idx);
         ck_assert_int_eq(rc, 0);
+        tu_pace_step(&g_pace);
         idx++;
         for (int i = 0; i < PER_ROUND; i++)
             ck_assert_int_eq(pthread_join(t[i], NULL), 0);
@@ -435,7 +433,7 @@ START_TEST(test_thread_exit_during_collections)
         pthread_cond_wait(&g_done_cv, &g_done_mu);
     pthread_mutex_unlock(&g_done_mu);
     pthread_attr_destroy(&det);
-    atomic_store(&g_stop_collector, 1);
+    tu_pace_stop(&g_pace);
     ck_assert_int_eq(pthread_join(ct, NULL), 0);
     ck_assert_int_eq(atomic_load(&g_errors), 0);
     ck_assert_int_gt(atomic_load(&g_collector_rounds), 0);
@@ -486,7 +484,6 @@ int main(void)
         g_iters = 5000;
         g_collect_every = 1000;
         g_exit_rounds = 10;
-        g_collector_nap_ns = 2 * 1000 * 1000;
         printf("threads_mutate: light mode (%d iterations, %d rounds)\n", g_iters, g_exit_rounds);
     }
     tu_require_dirty_backend();
