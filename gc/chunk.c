@@ -1,5 +1,6 @@
 #include "chunk.h"
 #include "options.h"
+#include "pressure.h"
 #include "os.h"
 #include "tracking.h"
 #include "watch.h"
@@ -69,7 +70,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     /* A new chunk is used at once (a growing heap), and one populate call
      * costs a fraction of the page faults it replaces. */
     size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
-    if (option(OPT_POPULATE) && used <= ((size_t)64 << 20)) {
+    if (option(OPT_POPULATE) && used <= ((size_t)64 << 20) && pressure_may_populate(used)) {
         size_t alloc_off = (size_t)((char *)c->alloc - (char *)c);
         os_populate(c, round_up(alloc_off, PAGE_SIZE));
         os_populate((char *)c + hdr, used - hdr);

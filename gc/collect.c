@@ -114,6 +114,7 @@ void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
 void collect_set_automatic(bool on) { automatic = on; }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
+size_t collect_allocated_since(void) { return since_last; }
 
 int collect_disabled;
 
@@ -237,7 +238,9 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     if (minor)
         watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    rec->live = mark_run(minor && last_minor_marked < PARALLEL_MIN_BYTES ? 1 : markers);
+    /* At most what the last collection kept plus all allocated since. */
+    uint64_t expect = minor ? last_minor_marked : full_live + promoted + since_last;
+    rec->live = mark_run(expect < PARALLEL_MIN_BYTES ? 1 : markers);
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);

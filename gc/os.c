@@ -73,6 +73,11 @@ void os_hugepage(void *p, size_t size) { (void)madvise(p, size, MADV_HUGEPAGE); 
 
 void os_populate(void *p, size_t size) { (void)madvise(p, size, MADV_POPULATE_WRITE); }
 
+#ifndef MADV_COLD
+#define MADV_COLD 20 /* Linux 5.4 */
+#endif
+void os_cold(void *p, size_t size) { (void)madvise(p, size, MADV_COLD); }
+
 /* CPUs this process may run on (its affinity mask: taskset, cgroup
  * cpusets), else the online ones. */
 unsigned os_ncpus(void)

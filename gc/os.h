@@ -20,6 +20,9 @@ void os_hugepage(void *p, size_t size);
 /* Fault a range in now, in one call: much cheaper here than one fault per
  * page (MADV_POPULATE_WRITE; best effort). */
 void os_populate(void *p, size_t size);
+/* Tell the kernel the pages are the first to reclaim (MADV_COLD; best
+ * effort): the collector's own reads must not make them look used. */
+void os_cold(void *p, size_t size);
 
 unsigned os_ncpus(void);
 uint64_t os_now_ns(void);

@@ -15,6 +15,9 @@ struct cogc_stats;
 /* After collect_init, heap lock held: when COGC_BOOKMARK=1, compute the
  * budget and start the notice thread. */
 void pressure_init(void);
+/* In a forked child, heap lock usable: the notice thread again, on
+ * sources of the child's own. */
+void pressure_after_fork_child(void);
 /* Bytes the heap should stay within, 0 = no budget (COGC_BOOKMARK=0 or
  * nothing limits this process). */
 size_t pressure_heap_budget(void);
@@ -23,6 +26,16 @@ size_t pressure_heap_budget(void);
  * allocation).  true: a collection ran, try the free pages again.  The
  * heap still grows past the budget when live data needs it. */
 bool pressure_collect_before_growth(size_t extra);
+/* Heap lock held, whatever COGC_BOOKMARK says: may a new chunk of `bytes`
+ * be faulted in at once (COGC_POPULATE)?  Measured (GCBench depth 22 in a
+ * 290 MiB cgroup v1 with zram swap): MADV_POPULATE_WRITE of new chunks
+ * near the limit gets the process OOM-killed in most runs (7 of 9), where
+ * page-by-page faults let the kernel swap (0 of 3).  So only while the heap
+ * stays within half the cgroup limit and the chunk within a quarter of the
+ * available memory. */
+bool pressure_may_populate(size_t bytes);
+/* The rule alone, for unit tests (0: not known). */
+bool pressure_populate_rule(uint64_t cgroup_limit, uint64_t available, size_t mapped, size_t bytes);
 /* Counters for cogc_stats (heap lock held). */
 void pressure_fill_stats(struct cogc_stats *s);
 

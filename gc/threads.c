@@ -5,6 +5,7 @@
 #include "mark.h"
 #include "incremental.h"
 #include "os.h"
+#include "pressure.h"
 #include "report.h"
 #include "roots.h"
 
@@ -331,6 +332,7 @@ static void after_fork_child(void)
     mark_after_fork_child();
     incremental_after_fork_child();
     pthread_mutex_init(&heap_mutex, NULL);
+    pressure_after_fork_child();
 }
 
 int threads_init(void)

@@ -198,7 +198,8 @@ struct cogc_stats {
     uint64_t total_mark_ns;      /* time spent marking (wall) */
     uint64_t last_mark_ns;
     uint64_t blacklisted_pages;  /* pages hit by false pointers, last cycle */
-    uint32_t markers;            /* marker threads in use */
+    uint32_t markers;            /* marker threads the last collection used (one when it
+                                    expected to mark less than 4 MiB) */
     uint32_t threads;            /* registered threads */
     char     dirty_backend[16];  /* dirty-bit backend in use, "" if none */
     uint64_t pauses;             /* stop-the-world pauses recorded (max/p50/p99 are over these) */

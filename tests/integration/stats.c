@@ -111,6 +111,10 @@ END_TEST
 
 START_TEST(test_markers_setting)
 {
+    /* Enough live data for parallel marking: a collection expected to mark
+     * less than 4 MiB runs one marker whatever the setting. */
+    struct tu_node *keep = tu_list_make(300000, 5);
+    ck_assert_ptr_nonnull(keep);
     ck_assert_int_eq(cogc_set_markers(1), 0);
     cogc_collect();
     ck_assert_uint_eq(tu_stats().markers, 1);
@@ -120,6 +124,12 @@ START_TEST(test_markers_setting)
     ck_assert_int_eq(cogc_set_markers(0), 0);
     cogc_collect();
     ck_assert_uint_ge(tu_stats().markers, 1);
+    ck_assert_uint_eq(tu_list_bad(keep, 300000, 5), 0);
+    keep = NULL;
+    tu_clear_stack();
+    cogc_collect();   /* finds little live data: the next one expects little */
+    cogc_collect();
+    ck_assert_uint_eq(tu_stats().markers, 1);
 }
 END_TEST
 

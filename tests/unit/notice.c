@@ -75,6 +75,20 @@ START_TEST(budget_rule)
 }
 END_TEST
 
+START_TEST(populate_rule)
+{
+    const uint64_t M = 1 << 20;
+    /* nothing known: populate */
+    ck_assert(pressure_populate_rule(0, 0, 0, 64 * M));
+    /* a 290 MiB cgroup: the first chunks yes, none past half the limit */
+    ck_assert(pressure_populate_rule(290 * M, 20000 * M, 64 * M, 64 * M));
+    ck_assert(!pressure_populate_rule(290 * M, 20000 * M, 128 * M, 64 * M));
+    /* little memory available: a chunk bigger than a quarter of it is not */
+    ck_assert(pressure_populate_rule(0, 256 * M, 0, 64 * M));
+    ck_assert(!pressure_populate_rule(0, 255 * M, 0, 64 * M));
+}
+END_TEST
+
 static void one_range(void *ctx, void *addr, size_t len) { (void)addr; *(size_t *)ctx += len; }
 static char region[1 << 16] __attribute__((aligned(4096)));
 static void ranges(notice_range_fn fn, void *ctx) { fn(ctx, region, sizeof region); }
@@ -139,6 +153,7 @@ int main(void)
     tcase_add_test(tc, psi_trigger_line);
     tcase_add_test(tc, meminfo_and_events);
     tcase_add_test(tc, budget_rule);
+    tcase_add_test(tc, populate_rule);
     tcase_add_test(tc, every_source_probes);
     tcase_add_test(tc, residency_sees_dropped_pages);
     suite_add_tcase(s, tc);
