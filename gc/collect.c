@@ -25,6 +25,7 @@ static size_t trigger;
 static size_t paced_at;         /* since_last at the last paced marking step */
 static uint64_t ncollections, nminor;
 static unsigned markers;
+static bool markers_chosen;      /* set by COGC_MARKERS / cogc_set_markers, not one per CPU */
 static volatile bool ready;
 static bool automatic = true;
 void (*collect_inspect_fn)(void);
@@ -77,9 +78,7 @@ static void set_trigger(uint64_t live)
 
 int collect_init(void)
 {
-    markers = (unsigned)option(OPT_MARKERS);
-    if (markers == 0)
-        markers = os_ncpus();
+    collect_set_markers((unsigned)option(OPT_MARKERS));
     if (option(OPT_GENERATIONAL))
         collect_set_generational(true);
     if (option(OPT_INCREMENTAL))
@@ -109,7 +108,11 @@ bool collect_set_incremental(bool on)
     return incremental_set(on);
 }
 
-void collect_set_markers(unsigned n) { markers = n ? n : os_ncpus(); }
+void collect_set_markers(unsigned n)
+{
+    markers_chosen = n != 0;
+    markers = n ? n : os_ncpus();
+}
 
 void collect_set_automatic(bool on) { automatic = on; }
 
@@ -179,6 +182,26 @@ static bool choose_minor(enum collect_reason why)
 #define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
 static uint64_t last_minor_marked = UINT64_MAX;
 
+/* Markers for a phase expected to mark `expect` bytes.  Unless the number
+ * was chosen, only as many as there are CPUs no other thread wants: a
+ * marker's regions wait for it while it is descheduled (mark.c), so on a
+ * busy machine extra markers lengthen the pause (docs/bench.md: Guile at
+ * load 4-6 on 2 CPUs, max pause 0.72-0.97x bdwgc's with one marker,
+ * 1.48-1.84x with two). */
+static unsigned markers_for(uint64_t expect)
+{
+    if (expect < PARALLEL_MIN_BYTES || markers <= 1)
+        return 1;
+    if (markers_chosen)
+        return markers;
+    unsigned busy = os_runnable(), ncpus = os_ncpus();
+    if (!busy)
+        return markers;
+    unsigned others = busy - 1;
+    unsigned free_cpus = others >= ncpus ? 1 : ncpus - others;
+    return free_cpus < markers ? free_cpus : markers;
+}
+
 static void verify_marks(const char *kind)
 {
     if (!option(OPT_VERIFY))
@@ -240,7 +263,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     uint64_t t1 = os_now_ns();
     /* At most what the last collection kept plus all allocated since. */
     uint64_t expect = minor ? last_minor_marked : full_live + promoted + since_last;
-    rec->live = mark_run(expect < PARALLEL_MIN_BYTES ? 1 : markers);
+    rec->live = mark_run(markers_for(expect));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);
@@ -276,6 +299,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     threads_push_roots((uintptr_t)&regs, false);
     alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
     mark_scan_roots();
+    finalize_pretrace();   /* after: what it pushes is marked concurrently */
     threads_start_world();
     uint64_t pause = os_now_ns() - t0;
     __asm__ volatile("" : : "m"(regs) : "memory");
@@ -304,7 +328,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     uint64_t t1 = os_now_ns();
     /* Marking done concurrently leaves little: helpers would cost more to
      * wake (and, on a busy machine, to get scheduled) than they save. */
-    rec->live = mark_run(mark_pending_bytes() < PARALLEL_MIN_BYTES ? 1 : markers);
+    rec->live = mark_run(markers_for(mark_pending_bytes()));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);

@@ -232,6 +232,17 @@ static void queue_ready(struct addrmap_entry *e)
     push_word(it.data);
 }
 
+void finalize_pretrace(void)
+{
+    if (!traced.used)
+        return;
+    size_t saved = untraced;
+    untraced = 0;   /* every entry is called below: queue none */
+    ADDRMAP_FOREACH(&traced, e)
+        ((cogc_trace_fn)e->v[0])((void *)addrmap_key_addr(e), (void *)e->v[1]);
+    untraced = saved;
+}
+
 uint64_t finalize_after_mark(unsigned markers, uint64_t live)
 {
     epoch++;

@@ -12,6 +12,15 @@
  * keep alive, clears disappearing links, queues ready finalizers.
  * Returns the bytes marked in all. */
 uint64_t finalize_after_mark(unsigned markers, uint64_t live);
+/* At an incremental cycle's start, world stopped, roots scanned: call the
+ * procedure of every traced object (cogc_malloc_traced) that exists, live
+ * or not, without marking the object itself, so that what traced objects
+ * reach is marked concurrently instead of in the final pause (Guile: a
+ * thread's VM stack is such an object; the final pause took 6-8 ms doing
+ * that marking).  The final pause still calls the procedure of every
+ * marked traced object, which finds what was stored since; what a dead
+ * traced object reached stays for one more cycle. */
+void finalize_pretrace(void);
 
 /* Set when finalizers wait in the queue: allocation's slow path and
  * cogc_collect then call finalize_poll (heap lock NOT held). */

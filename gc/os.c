@@ -2,9 +2,11 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -87,6 +89,32 @@ unsigned os_ncpus(void)
         return (unsigned)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned os_runnable(void)
+{
+    /* /proc/loadavg: "0.50 0.40 0.30 R/T last-pid", R counting this thread. */
+    char buf[128];
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = buf;
+    for (int field = 0; field < 3 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p || *p < '0' || *p > '9')
+        return 0;
+    unsigned r = 0;
+    for (; *p >= '0' && *p <= '9' && r < 1000000; p++)
+        r = r * 10 + (unsigned)(*p - '0');
+    return *p == '/' ? r : 0;
 }
 
 uint64_t os_now_ns(void)

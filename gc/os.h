@@ -25,6 +25,9 @@ void os_populate(void *p, size_t size);
 void os_cold(void *p, size_t size);
 
 unsigned os_ncpus(void);
+/* Threads runnable on the machine right now, the caller included
+ * (/proc/loadavg); 0 when unknown. */
+unsigned os_runnable(void);
 uint64_t os_now_ns(void);
 
 void os_futex_wait(volatile int *addr, int expected);

@@ -240,8 +240,11 @@ COGC_API void cogc_set_interior_pointers(int on);
 COGC_API int cogc_get_interior_pointers(void);
 
 /* Number of marker threads for the next collections (1..64); 0 = one per
- * online CPU.  Returns 0, or -1 with errno = EINVAL above 64.  Fewer may run
- * if marker threads cannot be created; cogc_stats.markers says how many. */
+ * CPU this process may use, fewer while other threads keep those CPUs busy
+ * (a descheduled marker delays the others).  Returns 0, or -1 with errno =
+ * EINVAL above 64.  Fewer may run if marker threads cannot be created, and
+ * one marks a collection expected to mark less than 4 MiB; cogc_stats.markers
+ * says how many the last collection used. */
 COGC_API int cogc_set_markers(unsigned n);
 
 /* Where misuse reports (bad free, malformed environment) go.  NULL restores
@@ -342,7 +345,10 @@ COGC_API cogc_collect_callback cogc_get_collect_callback(void);
  * stopped, heap lock held: fn must not allocate, lock or call into cogc
  * other than cogc_trace_mark and cogc_size), and fn calls cogc_trace_mark
  * for each pointer of obj that must keep its target alive (weak parts are
- * simply not reported).  NULL with errno (EINVAL for a NULL fn, ENOMEM). */
+ * simply not reported).  With incremental collection, fn is also called at
+ * the start of each cycle for every traced object not yet freed, reachable
+ * or not (what an unreachable one reports then stays one cycle longer).
+ * NULL with errno (EINVAL for a NULL fn, ENOMEM). */
 typedef void (*cogc_trace_fn)(void *obj, void *env);
 COGC_API void *cogc_malloc_traced(size_t size, cogc_trace_fn fn, void *env) COGC_MALLOC_ATTR(1);
 /* Inside a cogc_trace_fn only: keep the object p points into alive (and

@@ -6,7 +6,11 @@
 #include <sys/mman.h>
 
 #include "notice.h"
+#include "os.h"
 #include "pressure.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 static const char *v1_fixture =
     "12:hugetlb:/\n"
@@ -72,6 +76,33 @@ START_TEST(budget_rule)
     ck_assert_uint_eq(pressure_budget_rule(1000 * M, 0, 100 * M, 50 * M), 150 * M / 10 * 9);
     /* non-heap memory above the limit: still a budget, the smallest */
     ck_assert_uint_eq(pressure_budget_rule(10 * M, 20 * M, 0, 0), 1);
+}
+END_TEST
+
+/* The runnable count that sizes the marker team (gc/collect.c). */
+static atomic_int spin_state;
+static void *spinner(void *arg)
+{
+    (void)arg;
+    atomic_store(&spin_state, 1);
+    while (atomic_load(&spin_state) == 1)
+        ;
+    return NULL;
+}
+
+START_TEST(runnable_count)
+{
+    unsigned alone = os_runnable();
+    ck_assert_uint_ge(alone, 1);   /* this thread */
+    pthread_t t;
+    atomic_store(&spin_state, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, spinner, NULL), 0);
+    while (atomic_load(&spin_state) != 1)
+        ;
+    unsigned with = os_runnable();
+    atomic_store(&spin_state, 2);
+    pthread_join(t, NULL);
+    ck_assert_uint_ge(with, 2);    /* and a thread that never sleeps */
 }
 END_TEST
 
@@ -154,6 +185,7 @@ int main(void)
     tcase_add_test(tc, meminfo_and_events);
     tcase_add_test(tc, budget_rule);
     tcase_add_test(tc, populate_rule);
+    tcase_add_test(tc, runnable_count);
     tcase_add_test(tc, every_source_probes);
     tcase_add_test(tc, residency_sees_dropped_pages);
     suite_add_tcase(s, tc);
