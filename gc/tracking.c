@@ -215,13 +215,39 @@ int tracking_arm_range(uintptr_t lo, size_t len)
     return -1;
 }
 
+/* Ranges queued by tracking_arm_later, merged while they touch: arming is
+ * a system call per range (uffd: UFFDIO_WRITEPROTECT), and the young
+ * blocks a minor collection arms one by one are mostly adjacent (GCBench
+ * depth 22, generational: 71 thousand calls in a 1 s run before). */
+static uintptr_t later_lo, later_hi;
+
+static void arm_queued(void)
+{
+    if (later_hi > later_lo)
+        tracking_arm_range(later_lo, later_hi - later_lo);
+    later_lo = later_hi = 0;
+}
+
+void tracking_arm_later(uintptr_t lo, size_t len)
+{
+    if (later_hi > later_lo && lo == later_hi) {
+        later_hi += len;
+        return;
+    }
+    arm_queued();
+    later_lo = lo;
+    later_hi = lo + len;
+}
+
 int tracking_disarm_range(uintptr_t lo, size_t len)
 {
+    arm_queued();
     return backend->disarm_range ? backend->disarm_range((void *)lo, len) : 0;
 }
 
 void tracking_arm_commit(void)
 {
+    arm_queued();
     if (arm_all_pending && backend->arm() != 0)
         report_fatal("dirty-bit backend %s cannot arm the heap", backend->name);
     arm_all_pending = false;

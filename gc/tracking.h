@@ -45,6 +45,9 @@ int tracking_arm_range(uintptr_t lo, size_t len);
  * when its collect is not atomic with respect to writers. */
 long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
 int tracking_disarm_range(uintptr_t lo, size_t len);
+/* Arm a range by the next tracking_arm_commit (or disarm), merged with the
+ * ranges queued before it when they touch.  Heap lock held. */
+void tracking_arm_later(uintptr_t lo, size_t len);
 void tracking_arm_commit(void);
 /* Pages whose contents changed but were not reported dirty, so far. */
 unsigned long tracking_missed_writes(void);

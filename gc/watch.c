@@ -247,8 +247,10 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
     }
 }
 
+static void arm_later(uintptr_t lo, size_t len) { tracking_arm_later(lo, len); }
+
 static void for_runs(const struct chunk *c, const uint64_t *bits, size_t from, size_t to,
-                     int (*op)(uintptr_t, size_t))
+                     void (*op)(uintptr_t, size_t))
 {
     size_t i = from;
     while (i < to) {
@@ -296,7 +298,7 @@ static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
             while (j < hi && page_bit(arm, j - lo) == a && page_bit(disarm, j - lo) == d)
                 j++;
             if (a)
-                tracking_arm_range(page_addr(c, i), (j - i) * PAGE_SIZE);
+                tracking_arm_later(page_addr(c, i), (j - i) * PAGE_SIZE);
             else
                 tracking_disarm_range(page_addr(c, i), (j - i) * PAGE_SIZE);
             i = j;
@@ -368,7 +370,7 @@ static void rearm_rescanned(struct chunk *c)
         uint64_t r = c->rescan[w] & c->watch[w];
         c->rescan[w] = r;
     }
-    for_runs(c, c->rescan, c->first, c->npages, tracking_arm_range);
+    for_runs(c, c->rescan, c->first, c->npages, arm_later);
     memset(c->rescan, 0, page_words(c) * 8);
 }
 
