@@ -115,6 +115,15 @@ static struct hot *build_hot(int depth)
     return n;
 }
 
+static void free_cold(struct cold *n)
+{
+    if (!n)
+        return;
+    free_cold(n->left);
+    free_cold(n->right);
+    bench_free(n);
+}
+
 static void free_hot(struct hot *n)
 {
     if (!n)
@@ -174,6 +183,10 @@ int main(int argc, char **argv)
     }
     uint64_t bad = check_cold(root, 0, ncold);
     uint64_t t1 = bench_now_ns();
+    if (bench_free_tree_allowed())
+        free_cold(root);
+    root = NULL;
+    free(versions);
 
     struct bench_report rep;
     bench_report(&rep);
