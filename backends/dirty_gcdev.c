@@ -52,7 +52,14 @@ static struct dirty_astats st;
 static int fd = -1;
 static pid_t owner;
 static uint64_t next_off;
-static uint64_t shm_ino;
+/* The memory object, as /proc/self/maps names it: an inode number is
+ * unique only on its device (the kernel's internal tmpfs numbers its
+ * inodes from 1, like any other file system). */
+struct shm_id {
+    uint64_t ino;
+    unsigned major, minor;
+};
+static struct shm_id shm;
 static struct cogc_run *runs;
 static struct span *spans;  /* tracked ranges by offset, rebuilt when dirty */
 static size_t nspans;
@@ -70,13 +77,22 @@ static int open_dev(char *why, size_t len)
     return f;
 }
 
-static int dev_ino(int f, uint64_t *ino)
+static int dev_ino(int f, struct shm_id *id)
 {
     struct cogc_stats s;
     if (ioctl(f, COGC_IOC_STATS, &s) != 0)
         return -1;
-    *ino = s.ino;
+    id->ino = s.ino;
+    id->major = s.dev_major;
+    id->minor = s.dev_minor;
     return 0;
+}
+
+/* The path /proc/self/maps shows for the object: "/cogc (deleted)". */
+static bool shm_path(const char *p)
+{
+    size_t n = strlen("/" COGC_DEV_NAME);
+    return strncmp(p, "/" COGC_DEV_NAME, n) == 0 && (p[n] == '\n' || p[n] == '\0' || p[n] == ' ');
 }
 
 static int protect(int f, uint64_t off, size_t len)
@@ -113,7 +129,11 @@ static void *map_at(int f, uint64_t off, size_t size, size_t align)
 }
 
 /* Calls fn for each mapping of our device's memory in /proc/self/maps:
- * start, end, protection, file offset.  Returns -1 if maps is unreadable. */
+ * start, end, protection, file offset.  Returns -1 if maps is unreadable.
+ * A mapping is ours by device, inode number and name: the inode number
+ * alone once matched libcogc.so itself (another file system, same number,
+ * "cogc" in its name), and the fork child mapped the heap over the
+ * collector's own code. */
 typedef int (*maps_fn)(void *ctx, uintptr_t s, uintptr_t e, int prot, uint64_t off);
 static int maps_each(maps_fn fn, void *ctx)
 {
@@ -129,7 +149,8 @@ static int maps_each(maps_fn fn, void *ctx)
         unsigned maj, min;
         int pos = 0;
         if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %x:%x %" SCNu64 " %n", &s, &e, perms,
-                   &off, &maj, &min, &ino, &pos) < 7 || ino != shm_ino || !strstr(line + pos, "cogc"))
+                   &off, &maj, &min, &ino, &pos) < 7 || ino != shm.ino || maj != shm.major ||
+            min != shm.minor || !pos || !shm_path(line + pos))
             continue;
         int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
         if ((ret = fn(ctx, s, e, prot, off)) != 0)
@@ -201,15 +222,15 @@ static void after_fork_child(void)
 {
     if (fork_frozen) {
         int nf = open(DEV_PATH, O_RDWR | O_CLOEXEC);
-        uint64_t ino;
-        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &ino) == 0;
+        struct shm_id id;
+        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &id) == 0;
         if (ok)
             ok = maps_each(remap_cb, &nf) == 0;
         close(fd);
         fd = ok ? nf : -1;
         if (!ok && nf >= 0)
             close(nf);
-        shm_ino = ok ? ino : 0;
+        shm = ok ? id : (struct shm_id){0};
         owner = getpid();
         DIRTY_REG_FOREACH(&reg, r)
         {
@@ -238,9 +259,9 @@ static int gd_probe(char *why, size_t len)
     if (f < 0)
         return -1;
     int ret = -1;
-    uint64_t ino;
+    struct shm_id id;
     char *p = MAP_FAILED;
-    if (dev_ino(f, &ino) != 0) {
+    if (dev_ino(f, &id) != 0) {
         dirty_why(why, len, "gcdev: COGC_IOC_STATS failed (%s): module too old?", strerror(errno));
         goto out;
     }
@@ -295,7 +316,7 @@ static int gd_init(char *why, size_t len)
     if (!runs || !spans || !range_off || dirty_reg_init(&reg) != 0)
         goto nomem;
     fd = open_dev(why, len);
-    if (fd < 0 || dev_ino(fd, &shm_ino) != 0) {
+    if (fd < 0 || dev_ino(fd, &shm) != 0) {
         if (fd >= 0)
             dirty_why(why, len, "gcdev: COGC_IOC_STATS failed: %s", strerror(errno));
         goto fail;

@@ -470,6 +470,8 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		s.dirty = atomic64_read(&ctx->ndirty);
 		s.limit_hits = atomic64_read(&ctx->limit_hits);
 		s.ino = file_inode(ctx->shm)->i_ino;
+		s.dev_major = MAJOR(file_inode(ctx->shm)->i_sb->s_dev);
+		s.dev_minor = MINOR(file_inode(ctx->shm)->i_sb->s_dev);
 		return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
 	}
 	return -ENOTTY;

@@ -50,6 +50,8 @@ struct cogc_stats {
 	__u64 limit_hits;	/* times the notify limit was reached */
 	__u64 ino;		/* inode number of the memory object, as
 				 * /proc/<pid>/maps shows it ("/cogc (deleted)") */
+	__u32 dev_major;	/* and its device (maps: "major:minor"): the */
+	__u32 dev_minor;	/* inode number alone is not unique */
 };
 
 #define COGC_IOC_MAGIC 0xC6

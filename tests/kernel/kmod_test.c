@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,17 @@ START_TEST(read_reports_written_pages_and_reprotects)
     struct cogc_stats s = stats(fd);
     ck_assert_uint_ge(s.faults, N + 6);
     ck_assert_uint_eq(s.dirty, 0);
+    /* STATS names the object as /proc/self/maps does: device and inode */
+    char want[96], line[512];
+    snprintf(want, sizeof want, "%lx-%lx rw-s %08lx %02x:%02x %llu ", (unsigned long)p,
+             (unsigned long)p + N * PG, 16 * PG, s.dev_major, s.dev_minor, (unsigned long long)s.ino);
+    FILE *m = fopen("/proc/self/maps", "re");
+    ck_assert_ptr_nonnull(m);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, m))
+        found = strncmp(line, want, strlen(want)) == 0 && strstr(line, "/cogc (deleted)");
+    fclose(m);
+    ck_assert_msg(found, "no line starting '%s' in /proc/self/maps", want);
     munmap(p, N * PG);
     close(fd);
 }
