@@ -101,6 +101,12 @@ static int protect(int f, uint64_t off, size_t len)
     return ioctl(f, COGC_IOC_PROTECT, &r);
 }
 
+static int unprotect(int f, uint64_t off, size_t len)
+{
+    struct cogc_range r = {.offset = off, .len = len};
+    return ioctl(f, COGC_IOC_UNPROTECT, &r);
+}
+
 /* Map `size` bytes at offset `off` of device `f`, `align`-aligned. */
 static void *map_at(int f, uint64_t off, size_t size, size_t align)
 {
@@ -418,10 +424,12 @@ static struct dirty_range *range_of(void *addr, size_t len)
     return r;
 }
 
-/* Selective arming: protect just these pages (and forget their dirty
- * state).  Disarming cannot make a page writable without the device
- * recording its next write: disarm_range only checks its arguments and the
- * pages stay armed (caps.reports_disarmed); take is collect. */
+/* Selective arming: arm_range protects just these pages (and forgets
+ * their dirty state); disarm_range has the device stop watching them
+ * (COGC_IOC_UNPROTECT: out of the dirty set, their writes unrecorded; a
+ * page still protected takes one last, unrecorded fault); take leaves the
+ * pages it reports writable and unwatched (COGC_IOC_TAKE).  Only armed
+ * pages are reported (caps.reports_disarmed = false). */
 static int gd_arm_range(void *addr, size_t len)
 {
     struct dirty_range *r = range_of(addr, len);
@@ -433,7 +441,11 @@ static int gd_arm_range(void *addr, size_t len)
 
 static int gd_disarm_range(void *addr, size_t len)
 {
-    return range_of(addr, len) ? 0 : -1;
+    struct dirty_range *r = range_of(addr, len);
+    if (!r)
+        return -1;
+    uintptr_t s = atomic_load(&r->start);
+    return unprotect(fd, range_off[r - reg.r] + ((uintptr_t)addr - s), len);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -477,7 +489,18 @@ static long deliver(uint64_t off, uint64_t len, size_t *k, dirty_run_fn fn, void
     return pages;
 }
 
-static long gd_collect(dirty_run_fn fn, void *ctx)
+/* The next runs of the dirty set: read (re-protects them) or
+ * COGC_IOC_TAKE (leaves them writable, unwatched).  Bytes, as read. */
+static ssize_t next_runs(bool take)
+{
+    if (!take)
+        return read(fd, runs, READ_RUNS * sizeof *runs);
+    struct cogc_take t = {.runs = (uintptr_t)runs, .nruns = READ_RUNS};
+    long n = ioctl(fd, COGC_IOC_TAKE, &t);
+    return n < 0 ? -1 : (ssize_t)((size_t)n * sizeof *runs);
+}
+
+static long gd_report(dirty_run_fn fn, void *ctx, bool take)
 {
     if (fd < 0) {
         errno = EBADF;
@@ -487,20 +510,24 @@ static long gd_collect(dirty_run_fn fn, void *ctx)
     if (spans_stale)
         rebuild_spans();
     long pages = 0;
-    /* Ranges that count as written whole (fork child): re-armed first. */
+    /* Ranges that count as written whole (fork child): re-armed (collect)
+     * or left unwatched (take) first. */
     DIRTY_REG_FOREACH(&reg, r)
     {
         if (!atomic_load(&r->all_dirty))
             continue;
         uintptr_t s = atomic_load(&r->start), e = atomic_load(&r->end);
-        protect(fd, range_off[r - reg.r], e - s);
+        if (take)
+            unprotect(fd, range_off[r - reg.r], e - s);
+        else
+            protect(fd, range_off[r - reg.r], e - s);
         atomic_store(&r->all_dirty, 0);
         fn(ctx, (void *)s, e - s);
         pages += (long)((e - s) >> DIRTY_PAGE_SHIFT);
     }
     size_t k = 0;
     for (;;) {
-        ssize_t n = read(fd, runs, READ_RUNS * sizeof *runs);
+        ssize_t n = next_runs(take);
         atomic_fetch_add(&st.scan_calls, 1);
         if (n < 0) {
             if (errno == EINTR)
@@ -517,6 +544,9 @@ static long gd_collect(dirty_run_fn fn, void *ctx)
     atomic_fetch_add(&st.pages_reported, (uint64_t)pages);
     return pages;
 }
+
+static long gd_collect(dirty_run_fn fn, void *ctx) { return gd_report(fn, ctx, false); }
+static long gd_take(dirty_run_fn fn, void *ctx) { return gd_report(fn, ctx, true); }
 
 static void gd_stats(struct dirty_stats *out)
 {
@@ -535,7 +565,7 @@ struct dirty_backend dirty_backend_gcdev = {
     .name = "gcdev",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 4096,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = true,
+             .uses_sigsegv = false, .reports_disarmed = false, .fork_child_all_dirty = true,
              .release_needs_backend = true},
     .probe = gd_probe,
     .init = gd_init,
@@ -547,7 +577,7 @@ struct dirty_backend dirty_backend_gcdev = {
     .collect = gd_collect,
     .arm_range = gd_arm_range,
     .disarm_range = gd_disarm_range,
-    .take = gd_collect,
+    .take = gd_take,
     .release = gd_release,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = gd_stats,
