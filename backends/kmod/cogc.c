@@ -84,6 +84,31 @@ static void cogc_ctx_put(struct cogc_ctx *ctx)
 	kref_put(&ctx->ref, cogc_ctx_free);
 }
 
+/*
+ * Write-protect every mapping of the folio found at idx, and drop the
+ * reference the caller took on it.  A folio that left
+ * the mapping before we had its lock was truncated (nothing to protect) or
+ * migrated: the new folio took over its mappings with their permissions,
+ * writable ones included, so it is looked up again.
+ */
+static void cogc_protect_folio(struct cogc_ctx *ctx, struct folio *folio, pgoff_t idx)
+{
+	struct address_space *mapping = ctx->shm->f_mapping;
+
+	folio_lock(folio);
+	while (folio->mapping != mapping) {
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = __filemap_get_folio(mapping, idx, FGP_LOCK, 0);
+		if (IS_ERR_OR_NULL(folio))	/* NULL on 6.1, ERR_PTR from 6.3 */
+			return;
+	}
+	if (folio_mkclean(folio))
+		atomic64_add(folio_nr_pages(folio), &ctx->protected);
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
 /* Write-protect every mapping of the pages [start, end) that are in memory
  * (swapped-out pages and holes are not mapped). */
 static void cogc_protect(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
@@ -100,10 +125,8 @@ static void cogc_protect(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
 		for (i = 0; i < folio_batch_count(&fbatch); i++) {
 			struct folio *folio = fbatch.folios[i];
 
-			folio_lock(folio);
-			if (folio->mapping == mapping && folio_mkclean(folio))
-				atomic64_add(folio_nr_pages(folio), &ctx->protected);
-			folio_unlock(folio);
+			folio_get(folio);	/* dropped by cogc_protect_folio */
+			cogc_protect_folio(ctx, folio, folio->index);
 		}
 		folio_batch_release(&fbatch);
 		cond_resched();
