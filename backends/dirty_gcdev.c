@@ -52,7 +52,14 @@ static struct dirty_astats st;
 static int fd = -1;
 static pid_t owner;
 static uint64_t next_off;
-static uint64_t shm_ino;
+/* The memory object, as /proc/self/maps names it: an inode number is
+ * unique only on its device (the kernel's internal tmpfs numbers its
+ * inodes from 1, like any other file system). */
+struct shm_id {
+    uint64_t ino;
+    unsigned major, minor;
+};
+static struct shm_id shm;
 static struct cogc_run *runs;
 static struct span *spans;  /* tracked ranges by offset, rebuilt when dirty */
 static size_t nspans;
@@ -70,19 +77,34 @@ static int open_dev(char *why, size_t len)
     return f;
 }
 
-static int dev_ino(int f, uint64_t *ino)
+static int dev_ino(int f, struct shm_id *id)
 {
     struct cogc_stats s;
     if (ioctl(f, COGC_IOC_STATS, &s) != 0)
         return -1;
-    *ino = s.ino;
+    id->ino = s.ino;
+    id->major = s.dev_major;
+    id->minor = s.dev_minor;
     return 0;
+}
+
+/* The path /proc/self/maps shows for the object: "/cogc (deleted)". */
+static bool shm_path(const char *p)
+{
+    size_t n = strlen("/" COGC_DEV_NAME);
+    return strncmp(p, "/" COGC_DEV_NAME, n) == 0 && (p[n] == '\n' || p[n] == '\0' || p[n] == ' ');
 }
 
 static int protect(int f, uint64_t off, size_t len)
 {
     struct cogc_range r = {.offset = off, .len = len};
     return ioctl(f, COGC_IOC_PROTECT, &r);
+}
+
+static int unprotect(int f, uint64_t off, size_t len)
+{
+    struct cogc_range r = {.offset = off, .len = len};
+    return ioctl(f, COGC_IOC_UNPROTECT, &r);
 }
 
 /* Map `size` bytes at offset `off` of device `f`, `align`-aligned. */
@@ -113,7 +135,11 @@ static void *map_at(int f, uint64_t off, size_t size, size_t align)
 }
 
 /* Calls fn for each mapping of our device's memory in /proc/self/maps:
- * start, end, protection, file offset.  Returns -1 if maps is unreadable. */
+ * start, end, protection, file offset.  Returns -1 if maps is unreadable.
+ * A mapping is ours by device, inode number and name: the inode number
+ * alone once matched libcogc.so itself (another file system, same number,
+ * "cogc" in its name), and the fork child mapped the heap over the
+ * collector's own code. */
 typedef int (*maps_fn)(void *ctx, uintptr_t s, uintptr_t e, int prot, uint64_t off);
 static int maps_each(maps_fn fn, void *ctx)
 {
@@ -129,7 +155,8 @@ static int maps_each(maps_fn fn, void *ctx)
         unsigned maj, min;
         int pos = 0;
         if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %x:%x %" SCNu64 " %n", &s, &e, perms,
-                   &off, &maj, &min, &ino, &pos) < 7 || ino != shm_ino || !strstr(line + pos, "cogc"))
+                   &off, &maj, &min, &ino, &pos) < 7 || ino != shm.ino || maj != shm.major ||
+            min != shm.minor || !pos || !shm_path(line + pos))
             continue;
         int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
         if ((ret = fn(ctx, s, e, prot, off)) != 0)
@@ -201,15 +228,15 @@ static void after_fork_child(void)
 {
     if (fork_frozen) {
         int nf = open(DEV_PATH, O_RDWR | O_CLOEXEC);
-        uint64_t ino;
-        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &ino) == 0;
+        struct shm_id id;
+        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &id) == 0;
         if (ok)
             ok = maps_each(remap_cb, &nf) == 0;
         close(fd);
         fd = ok ? nf : -1;
         if (!ok && nf >= 0)
             close(nf);
-        shm_ino = ok ? ino : 0;
+        shm = ok ? id : (struct shm_id){0};
         owner = getpid();
         DIRTY_REG_FOREACH(&reg, r)
         {
@@ -238,9 +265,9 @@ static int gd_probe(char *why, size_t len)
     if (f < 0)
         return -1;
     int ret = -1;
-    uint64_t ino;
+    struct shm_id id;
     char *p = MAP_FAILED;
-    if (dev_ino(f, &ino) != 0) {
+    if (dev_ino(f, &id) != 0) {
         dirty_why(why, len, "gcdev: COGC_IOC_STATS failed (%s): module too old?", strerror(errno));
         goto out;
     }
@@ -295,7 +322,7 @@ static int gd_init(char *why, size_t len)
     if (!runs || !spans || !range_off || dirty_reg_init(&reg) != 0)
         goto nomem;
     fd = open_dev(why, len);
-    if (fd < 0 || dev_ino(fd, &shm_ino) != 0) {
+    if (fd < 0 || dev_ino(fd, &shm) != 0) {
         if (fd >= 0)
             dirty_why(why, len, "gcdev: COGC_IOC_STATS failed: %s", strerror(errno));
         goto fail;
@@ -397,10 +424,12 @@ static struct dirty_range *range_of(void *addr, size_t len)
     return r;
 }
 
-/* Selective arming: protect just these pages (and forget their dirty
- * state).  Disarming cannot make a page writable without the device
- * recording its next write: disarm_range only checks its arguments and the
- * pages stay armed (caps.reports_disarmed); take is collect. */
+/* Selective arming: arm_range protects just these pages (and forgets
+ * their dirty state); disarm_range has the device stop watching them
+ * (COGC_IOC_UNPROTECT: out of the dirty set, their writes unrecorded; a
+ * page still protected takes one last, unrecorded fault); take leaves the
+ * pages it reports writable and unwatched (COGC_IOC_TAKE).  Only armed
+ * pages are reported (caps.reports_disarmed = false). */
 static int gd_arm_range(void *addr, size_t len)
 {
     struct dirty_range *r = range_of(addr, len);
@@ -412,7 +441,11 @@ static int gd_arm_range(void *addr, size_t len)
 
 static int gd_disarm_range(void *addr, size_t len)
 {
-    return range_of(addr, len) ? 0 : -1;
+    struct dirty_range *r = range_of(addr, len);
+    if (!r)
+        return -1;
+    uintptr_t s = atomic_load(&r->start);
+    return unprotect(fd, range_off[r - reg.r] + ((uintptr_t)addr - s), len);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -456,7 +489,18 @@ static long deliver(uint64_t off, uint64_t len, size_t *k, dirty_run_fn fn, void
     return pages;
 }
 
-static long gd_collect(dirty_run_fn fn, void *ctx)
+/* The next runs of the dirty set: read (re-protects them) or
+ * COGC_IOC_TAKE (leaves them writable, unwatched).  Bytes, as read. */
+static ssize_t next_runs(bool take)
+{
+    if (!take)
+        return read(fd, runs, READ_RUNS * sizeof *runs);
+    struct cogc_take t = {.runs = (uintptr_t)runs, .nruns = READ_RUNS};
+    long n = ioctl(fd, COGC_IOC_TAKE, &t);
+    return n < 0 ? -1 : (ssize_t)((size_t)n * sizeof *runs);
+}
+
+static long gd_report(dirty_run_fn fn, void *ctx, bool take)
 {
     if (fd < 0) {
         errno = EBADF;
@@ -466,20 +510,24 @@ static long gd_collect(dirty_run_fn fn, void *ctx)
     if (spans_stale)
         rebuild_spans();
     long pages = 0;
-    /* Ranges that count as written whole (fork child): re-armed first. */
+    /* Ranges that count as written whole (fork child): re-armed (collect)
+     * or left unwatched (take) first. */
     DIRTY_REG_FOREACH(&reg, r)
     {
         if (!atomic_load(&r->all_dirty))
             continue;
         uintptr_t s = atomic_load(&r->start), e = atomic_load(&r->end);
-        protect(fd, range_off[r - reg.r], e - s);
+        if (take)
+            unprotect(fd, range_off[r - reg.r], e - s);
+        else
+            protect(fd, range_off[r - reg.r], e - s);
         atomic_store(&r->all_dirty, 0);
         fn(ctx, (void *)s, e - s);
         pages += (long)((e - s) >> DIRTY_PAGE_SHIFT);
     }
     size_t k = 0;
     for (;;) {
-        ssize_t n = read(fd, runs, READ_RUNS * sizeof *runs);
+        ssize_t n = next_runs(take);
         atomic_fetch_add(&st.scan_calls, 1);
         if (n < 0) {
             if (errno == EINTR)
@@ -496,6 +544,9 @@ static long gd_collect(dirty_run_fn fn, void *ctx)
     atomic_fetch_add(&st.pages_reported, (uint64_t)pages);
     return pages;
 }
+
+static long gd_collect(dirty_run_fn fn, void *ctx) { return gd_report(fn, ctx, false); }
+static long gd_take(dirty_run_fn fn, void *ctx) { return gd_report(fn, ctx, true); }
 
 static void gd_stats(struct dirty_stats *out)
 {
@@ -514,7 +565,7 @@ struct dirty_backend dirty_backend_gcdev = {
     .name = "gcdev",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 4096,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .reports_disarmed = true, .fork_child_all_dirty = true,
+             .uses_sigsegv = false, .reports_disarmed = false, .fork_child_all_dirty = true,
              .release_needs_backend = true},
     .probe = gd_probe,
     .init = gd_init,
@@ -526,7 +577,7 @@ struct dirty_backend dirty_backend_gcdev = {
     .collect = gd_collect,
     .arm_range = gd_arm_range,
     .disarm_range = gd_disarm_range,
-    .take = gd_collect,
+    .take = gd_take,
     .release = gd_release,
     .prepare_syscall_write = dirty_nop_prepare,
     .stats = gd_stats,

@@ -50,6 +50,7 @@ struct cogc_ctx {
 	struct file *shm;
 	const struct vm_operations_struct *shm_ops;
 	struct xarray dirty;		/* pgoff -> xa_mk_value(1) */
+	struct xarray unwatched;	/* pgoff -> xa_mk_value(1): UNPROTECT/TAKE */
 	atomic64_t ndirty;
 	struct mutex lock;		/* read, write, ioctls */
 	wait_queue_head_t wq;
@@ -71,6 +72,7 @@ static void cogc_ctx_free(struct kref *ref)
 	struct cogc_ctx *ctx = container_of(ref, struct cogc_ctx, ref);
 
 	xa_destroy(&ctx->dirty);
+	xa_destroy(&ctx->unwatched);
 	fput(ctx->shm);
 	put_pid(ctx->owner);
 	kfree(ctx);
@@ -80,6 +82,31 @@ static void cogc_ctx_free(struct kref *ref)
 static void cogc_ctx_put(struct cogc_ctx *ctx)
 {
 	kref_put(&ctx->ref, cogc_ctx_free);
+}
+
+/*
+ * Write-protect every mapping of the folio found at idx, and drop the
+ * reference the caller took on it.  A folio that left
+ * the mapping before we had its lock was truncated (nothing to protect) or
+ * migrated: the new folio took over its mappings with their permissions,
+ * writable ones included, so it is looked up again.
+ */
+static void cogc_protect_folio(struct cogc_ctx *ctx, struct folio *folio, pgoff_t idx)
+{
+	struct address_space *mapping = ctx->shm->f_mapping;
+
+	folio_lock(folio);
+	while (folio->mapping != mapping) {
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = __filemap_get_folio(mapping, idx, FGP_LOCK, 0);
+		if (IS_ERR_OR_NULL(folio))	/* NULL on 6.1, ERR_PTR from 6.3 */
+			return;
+	}
+	if (folio_mkclean(folio))
+		atomic64_add(folio_nr_pages(folio), &ctx->protected);
+	folio_unlock(folio);
+	folio_put(folio);
 }
 
 /* Write-protect every mapping of the pages [start, end) that are in memory
@@ -98,17 +125,32 @@ static void cogc_protect(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
 		for (i = 0; i < folio_batch_count(&fbatch); i++) {
 			struct folio *folio = fbatch.folios[i];
 
-			folio_lock(folio);
-			if (folio->mapping == mapping && folio_mkclean(folio))
-				atomic64_add(folio_nr_pages(folio), &ctx->protected);
-			folio_unlock(folio);
+			folio_get(folio);	/* dropped by cogc_protect_folio */
+			cogc_protect_folio(ctx, folio, folio->index);
 		}
 		folio_batch_release(&fbatch);
 		cond_resched();
 	}
 }
 
-/* Drop [start, end) from the dirty set, then protect it. */
+/* Drop [start, end) from the dirty set. */
+static void cogc_forget(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
+{
+	unsigned long idx;
+	void *entry;
+
+	xa_for_each_range(&ctx->dirty, idx, entry, start, end - 1) {
+		if (xa_erase(&ctx->dirty, idx))
+			atomic64_dec(&ctx->ndirty);
+	}
+}
+
+/*
+ * Drop [start, end) from the dirty set, watch it again, then protect it.
+ * The unwatched marks go before the folio lock is taken: a write fault
+ * that still saw one made the page writable under that lock, and
+ * folio_mkclean takes the permission back before PROTECT returns.
+ */
 static void cogc_rearm(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
 {
 	unsigned long idx;
@@ -116,11 +158,30 @@ static void cogc_rearm(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
 
 	if (start >= end)
 		return;
-	xa_for_each_range(&ctx->dirty, idx, entry, start, end - 1) {
-		if (xa_erase(&ctx->dirty, idx))
-			atomic64_dec(&ctx->ndirty);
-	}
+	cogc_forget(ctx, start, end);
+	xa_for_each_range(&ctx->unwatched, idx, entry, start, end - 1)
+		xa_erase(&ctx->unwatched, idx);
 	cogc_protect(ctx, start, end);
+}
+
+/*
+ * Stop watching [start, end): out of the dirty set, marked unwatched.  If a
+ * mark cannot be stored (no memory), that page stays watched and is
+ * protected again: reported too often, never missed.
+ */
+static void cogc_unwatch(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
+{
+	pgoff_t i;
+
+	if (start >= end)
+		return;
+	cogc_forget(ctx, start, end);
+	for (i = start; i < end; i++) {
+		if (xa_err(xa_store(&ctx->unwatched, i, xa_mk_value(1), GFP_KERNEL)))
+			cogc_protect(ctx, i, i + 1);
+		if (!((i - start) & 1023))
+			cond_resched();
+	}
 }
 
 static u64 cogc_threshold(struct cogc_ctx *ctx)
@@ -191,6 +252,8 @@ static vm_fault_t cogc_page_mkwrite(struct vm_fault *vmf)
 		folio_unlock(folio);
 		return VM_FAULT_NOPAGE;	/* removed meanwhile: fault again */
 	}
+	if (xa_load(&ctx->unwatched, vmf->pgoff))
+		return VM_FAULT_LOCKED;	/* writable from now on, unrecorded */
 	err = xa_insert(&ctx->dirty, vmf->pgoff, xa_mk_value(1), GFP_KERNEL);
 	if (err == -ENOMEM) {
 		folio_unlock(folio);
@@ -234,6 +297,7 @@ static int cogc_open(struct inode *inode, struct file *file)
 	}
 	kref_init(&ctx->ref);
 	xa_init(&ctx->dirty);
+	xa_init(&ctx->unwatched);
 	mutex_init(&ctx->lock);
 	init_waitqueue_head(&ctx->wq);
 	ctx->owner = get_pid(task_tgid(current));
@@ -274,10 +338,13 @@ static int cogc_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
-static ssize_t cogc_read(struct file *file, char __user *buf, size_t len, loff_t *ppos)
+/*
+ * Take up to max runs out of the dirty set into buf.  read: the pages are
+ * protected again before returning.  take (COGC_IOC_TAKE): they are left
+ * writable and stop being watched.  Returns the number of runs.
+ */
+static ssize_t cogc_drain(struct cogc_ctx *ctx, char __user *buf, size_t max, bool take)
 {
-	struct cogc_ctx *ctx = file->private_data;
-	size_t max = min_t(size_t, len / sizeof(struct cogc_run), COGC_READ_RUNS);
 	struct cogc_run *runs;
 	unsigned long idx;
 	size_t nr = 0, i;
@@ -304,7 +371,10 @@ static ssize_t cogc_read(struct file *file, char __user *buf, size_t len, loff_t
 		atomic64_dec(&ctx->ndirty);
 	}
 	for (i = 0; i < nr; i++) {
-		cogc_protect(ctx, runs[i].offset, runs[i].len);
+		if (take)
+			cogc_unwatch(ctx, runs[i].offset, runs[i].len);
+		else
+			cogc_protect(ctx, runs[i].offset, runs[i].len);
 		pages += runs[i].len - runs[i].offset;
 		runs[i].len = (runs[i].len - runs[i].offset) << PAGE_SHIFT;
 		runs[i].offset <<= PAGE_SHIFT;
@@ -317,16 +387,27 @@ static ssize_t cogc_read(struct file *file, char __user *buf, size_t len, loff_t
 			pgoff_t p = runs[i].offset >> PAGE_SHIFT;
 			pgoff_t e = p + (runs[i].len >> PAGE_SHIFT);
 
-			for (; p < e; p++)
+			for (; p < e; p++) {
+				if (take)
+					xa_erase(&ctx->unwatched, p);
 				if (xa_insert(&ctx->dirty, p, xa_mk_value(1), GFP_KERNEL) == 0)
 					atomic64_inc(&ctx->ndirty);
+			}
 		}
 		nr = 0;
 		pages = (u64)-1;
 	}
 	mutex_unlock(&ctx->lock);
 	kvfree(runs);
-	return pages == (u64)-1 ? -EFAULT : nr * sizeof(struct cogc_run);
+	return pages == (u64)-1 ? -EFAULT : nr;
+}
+
+static ssize_t cogc_read(struct file *file, char __user *buf, size_t len, loff_t *ppos)
+{
+	size_t max = min_t(size_t, len / sizeof(struct cogc_run), COGC_READ_RUNS);
+	ssize_t nr = cogc_drain(file->private_data, buf, max, false);
+
+	return nr < 0 ? nr : nr * sizeof(struct cogc_run);
 }
 
 static ssize_t cogc_write(struct file *file, const char __user *buf, size_t len, loff_t *ppos)
@@ -415,6 +496,7 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct cogc_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
 	struct cogc_range r;
+	struct cogc_take t;
 	struct cogc_stats s;
 	u64 limit;
 	int signo;
@@ -431,6 +513,20 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		cogc_rearm(ctx, r.offset >> PAGE_SHIFT, (r.offset + r.len) >> PAGE_SHIFT);
 		mutex_unlock(&ctx->lock);
 		return 0;
+	case COGC_IOC_UNPROTECT:
+		if (copy_from_user(&r, uarg, sizeof(r)))
+			return -EFAULT;
+		if (r.offset % PAGE_SIZE || r.len % PAGE_SIZE || r.offset >= COGC_MAX_BYTES ||
+		    r.len > COGC_MAX_BYTES - r.offset)
+			return -EINVAL;
+		mutex_lock(&ctx->lock);
+		cogc_unwatch(ctx, r.offset >> PAGE_SHIFT, (r.offset + r.len) >> PAGE_SHIFT);
+		mutex_unlock(&ctx->lock);
+		return 0;
+	case COGC_IOC_TAKE:
+		if (copy_from_user(&t, uarg, sizeof(t)))
+			return -EFAULT;
+		return cogc_drain(ctx, u64_to_user_ptr(t.runs), min_t(u64, t.nruns, COGC_READ_RUNS), true);
 	case COGC_IOC_SET_LIMIT:
 		if (get_user(limit, (u64 __user *)uarg))
 			return -EFAULT;
@@ -470,6 +566,8 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		s.dirty = atomic64_read(&ctx->ndirty);
 		s.limit_hits = atomic64_read(&ctx->limit_hits);
 		s.ino = file_inode(ctx->shm)->i_ino;
+		s.dev_major = MAJOR(file_inode(ctx->shm)->i_sb->s_dev);
+		s.dev_minor = MINOR(file_inode(ctx->shm)->i_sb->s_dev);
 		return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
 	}
 	return -ENOTTY;

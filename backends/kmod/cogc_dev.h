@@ -42,6 +42,12 @@ struct cogc_run {
 	__u64 len;
 };
 
+/* COGC_IOC_TAKE: up to nruns runs are written to the array at address runs. */
+struct cogc_take {
+	__u64 runs;		/* struct cogc_run * */
+	__u64 nruns;
+};
+
 struct cogc_stats {
 	__u64 faults;		/* write faults recorded */
 	__u64 reported;		/* pages returned by read */
@@ -50,6 +56,8 @@ struct cogc_stats {
 	__u64 limit_hits;	/* times the notify limit was reached */
 	__u64 ino;		/* inode number of the memory object, as
 				 * /proc/<pid>/maps shows it ("/cogc (deleted)") */
+	__u32 dev_major;	/* and its device (maps: "major:minor"): the */
+	__u32 dev_minor;	/* inode number alone is not unique */
 };
 
 #define COGC_IOC_MAGIC 0xC6
@@ -73,5 +81,14 @@ struct cogc_stats {
 #define COGC_IOC_CLONE _IOW(COGC_IOC_MAGIC, 6, int)
 #define COGC_IOC_STATS _IOR(COGC_IOC_MAGIC, 7, struct cogc_stats)
 #define COGC_IOC_FORK_PREPARE _IO(COGC_IOC_MAGIC, 8)
+/* Stop watching the range: its pages leave the dirty set and their writes
+ * are no longer recorded.  A page still protected takes one more write
+ * fault (the module cannot make it writable without one), unrecorded;
+ * after that its writes cost nothing.  PROTECT (or write) watches again. */
+#define COGC_IOC_UNPROTECT _IOW(COGC_IOC_MAGIC, 9, struct cogc_range)
+/* Like read, but the pages taken out of the dirty set are left writable
+ * and stop being watched (as after UNPROTECT): the caller re-arms what it
+ * still watches with PROTECT.  Returns the number of runs written. */
+#define COGC_IOC_TAKE _IOW(COGC_IOC_MAGIC, 10, struct cogc_take)
 
 #endif

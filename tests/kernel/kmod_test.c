@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,17 @@ START_TEST(read_reports_written_pages_and_reprotects)
     struct cogc_stats s = stats(fd);
     ck_assert_uint_ge(s.faults, N + 6);
     ck_assert_uint_eq(s.dirty, 0);
+    /* STATS names the object as /proc/self/maps does: device and inode */
+    char want[96], line[512];
+    snprintf(want, sizeof want, "%lx-%lx rw-s %08lx %02x:%02x %llu ", (unsigned long)p,
+             (unsigned long)p + N * PG, 16 * PG, s.dev_major, s.dev_minor, (unsigned long long)s.ino);
+    FILE *m = fopen("/proc/self/maps", "re");
+    ck_assert_ptr_nonnull(m);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, m))
+        found = strncmp(line, want, strlen(want)) == 0 && strstr(line, "/cogc (deleted)");
+    fclose(m);
+    ck_assert_msg(found, "no line starting '%s' in /proc/self/maps", want);
     munmap(p, N * PG);
     close(fd);
 }
@@ -451,6 +463,78 @@ START_TEST(processes_with_concurrent_writers)
 }
 END_TEST
 
+/* UNPROTECT stops watching pages (their writes are neither reported nor,
+ * after one last fault, faulted on); TAKE reports like read but leaves the
+ * pages writable and unwatched; PROTECT watches again. */
+START_TEST(unprotect_and_take)
+{
+    enum { N = 16 };
+    uint8_t hit[N];
+    int fd = dev_open();
+    char *p = dev_map(fd, N, 0);
+    for (size_t i = 0; i < N; i++)
+        p[i * PG] = 1;
+    ck_assert_int_eq(drain(fd, 0, N, NULL), N);
+    struct cogc_range rg = {.offset = 4 * PG, .len = 4 * PG};
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_UNPROTECT, &rg), 0);
+    for (size_t i = 0; i < N; i++)
+        p[i * PG] = 2;
+    ck_assert_int_eq(drain(fd, 0, N, hit), N - 4);
+    ck_assert(!hit[4] && !hit[7] && hit[3] && hit[8]);
+    uint64_t faults = stats(fd).faults;
+    for (size_t i = 4; i < 8; i++)
+        p[i * PG + 1] = 3;
+    ck_assert_int_eq(drain(fd, 0, N, NULL), 0);
+    ck_assert_uint_eq(stats(fd).faults, faults);
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_PROTECT, &rg), 0);
+    p[5 * PG] = 4;
+    ck_assert_int_eq(drain(fd, 0, N, hit), 1);
+    ck_assert(hit[5]);
+    /* TAKE: reported, then writable and unwatched */
+    p[0] = 5;
+    p[PG] = 5;
+    p[9 * PG] = 5;
+    struct cogc_run r[8];
+    struct cogc_take t = {.runs = (uintptr_t)r, .nruns = 8};
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_TAKE, &t), 2);
+    ck_assert_uint_eq(r[0].offset, 0);
+    ck_assert_uint_eq(r[0].len, 2 * PG);
+    ck_assert_uint_eq(r[1].offset, 9 * PG);
+    ck_assert_uint_eq(r[1].len, PG);
+    faults = stats(fd).faults;
+    p[1] = 6;
+    p[PG + 1] = 6;
+    p[9 * PG + 1] = 6;
+    ck_assert_int_eq(drain(fd, 0, N, NULL), 0);
+    ck_assert_uint_eq(stats(fd).faults, faults);
+    struct cogc_range first = {.offset = 0, .len = PG};
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_PROTECT, &first), 0);
+    p[0] = 7;
+    p[PG] = 7;
+    ck_assert_int_eq(drain(fd, 0, N, hit), 1);
+    ck_assert(hit[0] && !hit[1]);
+    ck_assert_int_eq(p[0] + p[1] + p[PG] + p[PG + 1] + p[9 * PG + 1], 7 + 6 + 7 + 6 + 6);
+    /* bad input */
+    struct cogc_range bad = {.offset = 1, .len = PG};
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_UNPROTECT, &bad), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    p[2 * PG] = 8;
+    t.nruns = 0;
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_TAKE, &t), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    t.nruns = 8;
+    t.runs = 8; /* unwritable */
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_TAKE, &t), -1);
+    ck_assert_int_eq(errno, EFAULT);
+    ck_assert_int_eq(drain(fd, 0, N, hit), 1); /* still in the set, still watched */
+    ck_assert(hit[2]);
+    p[2 * PG] = 9;
+    ck_assert_int_eq(drain(fd, 0, N, hit), 1);
+    munmap(p, N * PG);
+    close(fd);
+}
+END_TEST
+
 /* munmap with pages in the dirty set, then close: nothing to crash on. */
 START_TEST(munmap_with_dirty_pages)
 {
@@ -488,6 +572,7 @@ int main(void)
     tcase_add_test(tc, no_leaked_pages);
     tcase_add_test(tc, processes_with_concurrent_writers);
     tcase_add_test(tc, munmap_with_dirty_pages);
+    tcase_add_test(tc, unprotect_and_take);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
