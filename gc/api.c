@@ -5,6 +5,7 @@
 #include "block.h"
 #include "chunk.h"
 #include "collect.h"
+#include "debug.h"
 #include "finalize.h"
 #include "lock.h"
 #include "mark.h"
@@ -35,6 +36,7 @@ static int init_locked(void)
         return -1;
     pressure_init();
     stats_init();
+    debug_init();
     return 0;
 }
 
@@ -52,13 +54,25 @@ COGC_API int cogc_init(void)
     return threads_register_self();
 }
 
+/* COGC_DEBUG is known once the collector is initialised. */
+static bool debug_everywhere(void)
+{
+    if (debug_all < 0)
+        cogc_init();
+    return debug_all > 0;
+}
+
 static inline void *allocate(size_t size, enum kind k)
 {
+    if (unlikely(debug_all != 0) && debug_everywhere())
+        return debug_malloc(size, k);
     void *p = alloc_fast(size, k);
     if (unlikely(!p)) {
         p = alloc_slow(size, k);
         if (unlikely(finalize_work))
             finalize_poll();
+        if (unlikely(debug_pending))
+            debug_flush();
     }
     if (p)
         vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
@@ -68,6 +82,8 @@ static inline void *allocate(size_t size, enum kind k)
 COGC_API void *cogc_malloc(size_t size) { return allocate(size, KIND_NORMAL); }
 COGC_API void *cogc_malloc_atomic(size_t size) { return allocate(size, KIND_ATOMIC); }
 COGC_API void *cogc_malloc_uncollectable(size_t size) { return allocate(size, KIND_UNCOLLECTABLE); }
+
+COGC_API void *cogc_debug_malloc(size_t size) { return debug_malloc(size, KIND_NORMAL); }
 
 COGC_API void *cogc_calloc(size_t n, size_t size)
 {
@@ -87,6 +103,9 @@ COGC_API void *cogc_realloc(void *p, size_t size)
         cogc_free(p);
         return NULL;
     }
+    void *q;
+    if (unlikely(debug_any) && debug_realloc(p, size, &q))
+        return q;
     return alloc_realloc(p, size);
 }
 
@@ -99,6 +118,8 @@ COGC_API void cogc_free(void *p)
         return;
     }
     finalize_forget((uintptr_t)p);
+    if (unlikely(debug_any) && debug_free(p))
+        return;
     alloc_free(p);
 }
 
@@ -112,6 +133,8 @@ COGC_API void cogc_collect(void)
     heap_unlock();
     if (finalize_work)
         finalize_poll();
+    if (debug_pending)
+        debug_flush();
 }
 
 COGC_API void cogc_disable(void)
@@ -136,7 +159,13 @@ COGC_API void cogc_enable(void)
 }
 
 COGC_API void *cogc_base(const void *p) { return collector_ready() ? alloc_base(p) : NULL; }
-COGC_API size_t cogc_size(const void *p) { return collector_ready() ? alloc_size(p) : 0; }
+COGC_API size_t cogc_size(const void *p)
+{
+    size_t n;
+    if (unlikely(debug_any) && debug_size(p, &n))
+        return n;
+    return collector_ready() ? alloc_size(p) : 0;
+}
 
 COGC_API int cogc_add_roots(void *lo, void *hi)
 {
@@ -241,6 +270,8 @@ COGC_API void cogc_collect_minor(void)
     heap_unlock();
     if (finalize_work)
         finalize_poll();
+    if (debug_pending)
+        debug_flush();
 }
 
 COGC_API int cogc_prepare_syscall_write(void *p, size_t len)

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "collect.h"
+#include "debug.h"
 #include "finalize.h"
 #include "alloc.h"
 #include "chunk.h"
@@ -268,6 +269,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);
     verify_marks(minor ? "minor" : "full");
+    debug_after_mark();
     if (why == COLLECT_INSPECT && collect_inspect_fn)
         collect_inspect_fn();
     else
@@ -333,6 +335,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live);
     verify_marks("incremental");
+    debug_after_mark();
     alloc_after_mark();
     watch_update(true);
     chunk_unmap_deferred();

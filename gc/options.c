@@ -10,6 +10,7 @@
 
 static const char *const on_error_names[] = {"warn", "abort", NULL};
 static const char *const malloc_mode_names[] = {"none", "collect", "leak", NULL};
+static const char *const debug_on_error_names[] = {"abort", "warn", NULL};
 static const char *const dirty_names[] = {"auto", "none", "mprotect", "uffd", "uffd-async", "soft-dirty", "gcdev", NULL};
 
 const struct option_desc option_table[OPT_COUNT] = {
@@ -57,6 +58,10 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "leak mode: file the leak report goes to (appended), unset = stderr"},
     [OPT_BOOKMARK]     = {"COGC_BOOKMARK", OPT_BOOL, 0, 0, 1, NULL,
                           "memory-pressure notices collect and give pages back; heap kept within the cgroup/available memory"},
+    [OPT_DEBUG]        = {"COGC_DEBUG", OPT_BOOL, 0, 0, 1, NULL,
+                          "debug allocator: redzones, freed-object poisoning, reports with backtraces"},
+    [OPT_DEBUG_ON_ERROR] = {"COGC_DEBUG_ON_ERROR", OPT_CHOICE, DEBUG_ON_ERROR_ABORT, 0, 1, debug_on_error_names,
+                          "what a debug allocator report does after printing"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -30,10 +30,14 @@ enum option_id {
     OPT_LEAK_SAMPLE,
     OPT_LOG,
     OPT_BOOKMARK,
+    OPT_DEBUG,
+    OPT_DEBUG_ON_ERROR,
     OPT_COUNT
 };
 
 enum on_error { ON_ERROR_WARN, ON_ERROR_ABORT };
+/* What a debug allocator report does (gc/debug.c). */
+enum debug_on_error { DEBUG_ON_ERROR_ABORT, DEBUG_ON_ERROR_WARN };
 /* The LD_PRELOAD library's mode (bindings/malloc, docs/preload.md). */
 enum malloc_mode { MALLOC_MODE_NONE, MALLOC_MODE_COLLECT, MALLOC_MODE_LEAK };
 

@@ -23,6 +23,8 @@
  *   COGC_STATS           1 = one line per collection on stderr, summary at exit
  *   COGC_HUGEPAGES       1 = ask for transparent huge pages on heap chunks
  *   COGC_ON_ERROR        warn (default) | abort: what a misuse report does
+ *   COGC_DEBUG           1 = every allocation through the debug allocator
+ *                        (see cogc_debug_malloc)
  * docs/OPTIONS.md lists every variable with its default.
  */
 #ifndef COGC_H
@@ -74,6 +76,17 @@ COGC_API void *cogc_malloc_atomic(size_t size) COGC_MALLOC_ATTR(1);
 /* A scanned object that is never collected: it stays until cogc_free.
  * Pointers stored in it keep their targets alive. Zero-filled. */
 COGC_API void *cogc_malloc_uncollectable(size_t size) COGC_MALLOC_ATTR(1);
+
+/* cogc_malloc through the debug allocator (docs/debug.md), whatever
+ * COGC_DEBUG says: a redzone follows the `size` bytes and is checked at
+ * cogc_free and at every collection; cogc_free poisons the object and
+ * holds it in a quarantine (a write to it is found when it leaves the
+ * quarantine or at a collection; a second cogc_free is reported with both
+ * backtraces).  Reports go to stderr with the allocation and free
+ * backtraces, then abort (COGC_DEBUG_ON_ERROR=warn goes on).  cogc_size
+ * gives the size asked (0 once freed).  Slower and bigger than
+ * cogc_malloc: for hunting memory errors. */
+COGC_API void *cogc_debug_malloc(size_t size) COGC_MALLOC_ATTR(1);
 
 /* cogc_malloc(n * size); NULL with ENOMEM when n * size overflows. */
 COGC_API void *cogc_calloc(size_t n, size_t size) COGC_CALLOC_ATTR(1, 2);

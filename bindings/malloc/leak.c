@@ -10,14 +10,10 @@
 #include "vec.h"
 #include "walk.h"
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+#include "backtrace.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
-#include <link.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,28 +31,11 @@ static pthread_mutex_t leak_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct { struct site *v; size_t n, cap; } sites;
 static struct wordmap site_index;   /* hash -> site number + 1 */
 static struct wordmap objects;      /* object -> (site number + 1) << SIZE_BITS | size asked */
-static uintptr_t own_lo, own_hi;    /* this library's code: frames skipped */
 static unsigned sample;
 static __thread unsigned sample_count __attribute__((tls_model("initial-exec")));
 volatile int leak_report_pending;
 
 /* ---- capture --------------------------------------------------------- */
-
-static int own_text(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    uintptr_t base = (uintptr_t)arg;
-    if (info->dlpi_addr != base)
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            own_lo = info->dlpi_addr + ph->p_vaddr;
-            own_hi = own_lo + ph->p_memsz;
-        }
-    }
-    return 1;
-}
 
 static void on_sigusr2(int sig)
 {
@@ -67,9 +46,6 @@ static void on_sigusr2(int sig)
 void leak_init(void)
 {
     sample = (unsigned)option(OPT_LEAK_SAMPLE);
-    Dl_info di;
-    if (dladdr((void *)leak_init, &di) && di.dli_fbase)
-        dl_iterate_phdr(own_text, di.dli_fbase);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigusr2;
@@ -108,21 +84,13 @@ void leak_note(void *obj, size_t size)
 {
     if (!obj || (sample > 1 && ++sample_count % sample))
         return;
-    void *raw[FRAMES + 8];
+    void *raw[FRAMES];
     guard_enter();
-    int n = unw_backtrace(raw, FRAMES + 8);
+    unsigned n = backtrace_capture(raw, FRAMES);
     guard_leave();
-    int skip = 0;
-    while (skip < n && (uintptr_t)raw[skip] >= own_lo && (uintptr_t)raw[skip] < own_hi)
-        skip++;
-    n -= skip;
-    if (n > FRAMES)
-        n = FRAMES;
-    if (n < 0)
-        n = 0;
     uintptr_t asked = size < ((uintptr_t)1 << SIZE_BITS) ? size : ((uintptr_t)1 << SIZE_BITS) - 1;
     pthread_mutex_lock(&leak_mutex);
-    uintptr_t s = site_of(raw + skip, (unsigned)n);
+    uintptr_t s = site_of(raw, n);
     if (s)
         wordmap_put(&objects, (uintptr_t)obj, s << SIZE_BITS | asked);
     pthread_mutex_unlock(&leak_mutex);
@@ -166,43 +134,7 @@ static struct { struct group *v; size_t n, cap; } groups;
 
 static int out_fd = 2;
 
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n > sizeof buf - 2)
-        n = sizeof buf - 2;
-    buf[n++] = '\n';
-    for (char *p = buf; n > 0;) {
-        ssize_t w = write(out_fd, p, (size_t)n);
-        if (w <= 0)
-            break;
-        p += w;
-        n -= (int)w;
-    }
-}
-
-static void print_frame(unsigned i, void *ip)
-{
-    Dl_info di;
-    /* ip is a return address: look up the call instruction before it. */
-    if (dladdr((char *)ip - 1, &di) && di.dli_fname) {
-        if (di.dli_sname)
-            out("cogc:     #%u %p %s+0x%lx (%s)", i, ip, di.dli_sname,
-                (unsigned long)((char *)ip - (char *)di.dli_saddr), di.dli_fname);
-        else
-            out("cogc:     #%u %p (%s+0x%lx)", i, ip, di.dli_fname,
-                (unsigned long)((char *)ip - (char *)di.dli_fbase));
-    } else {
-        out("cogc:     #%u %p", i, ip);
-    }
-}
+#define out(...) backtrace_line(out_fd, __VA_ARGS__)
 
 static bool bigger(const struct group *a, const struct group *b)
 {
@@ -308,8 +240,7 @@ long leak_report(void)
         }
         out("cogc: %zu bytes in %zu objects (%s) allocated at:", g->bytes, g->count, sizes);
         struct site *s = &g->where;
-        for (unsigned f = 0; f < s->nframes; f++)
-            print_frame(f, s->frames[f]);
+        backtrace_print(out_fd, "cogc:     ", s->frames, s->nframes);
     }
     if (out_fd != 2)
         close(out_fd);

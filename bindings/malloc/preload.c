@@ -125,6 +125,7 @@ static void init_once(void)
      * dirty-bit backend to set up (nothing here consumes dirty bits yet),
      * unless asked for. */
     options_init();
+    option_set(OPT_DEBUG, 0);   /* the debug allocator serves the native API only */
     if (!option_given(OPT_POPULATE))
         option_set(OPT_POPULATE, 0);
     if (!option_given(OPT_DIRTY))
