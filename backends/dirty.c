@@ -289,8 +289,12 @@ int dirty_uffd_features(uint64_t *features, bool *user_mode_only, char *why, siz
 
 /* ---- range registry ------------------------------------------------- */
 
+__attribute__((weak)) bool dirty_fault(void) { return false; }
+
 int dirty_reg_init(struct dirty_reg *g)
 {
+    if (dirty_fault())
+        return -1;
     void *p = mmap(NULL, DIRTY_MAX_RANGES * sizeof(struct dirty_range), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -369,6 +373,8 @@ struct dirty_range *dirty_reg_add(struct dirty_reg *g, uintptr_t start, size_t l
     size_t npages = len >> DIRTY_PAGE_SHIFT;
     size_t nwords = (npages + 63) / 64;
     size_t bytes = nwords * sizeof(uint64_t);
+    if (dirty_fault())
+        return NULL;
     void *b = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
         return NULL;

@@ -214,4 +214,10 @@ const struct dirty_backend *dirty_current(void);
  * into heap memory call this before the system call. */
 int dirty_prepare_syscall_write(void *addr, size_t len);
 
+/* Fault injection: a backend asks before mapping its own tables; true
+ * (errno = ENOMEM) when this map must fail.  The collector provides it
+ * (gc/tracking.c); a weak default in dirty.c says never, for programs
+ * that use the backends alone (the conformance suite). */
+bool dirty_fault(void);
+
 #endif

@@ -12,19 +12,23 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic unsigned fail_map_countdown, map_calls;
+static _Atomic unsigned fail_countdown, fault_calls;
+static _Atomic int failed_site = -1;
 
-unsigned os_map_calls(void) { return atomic_load(&map_calls); }
+unsigned os_map_calls(void) { return atomic_load(&fault_calls); }
 
-void os_fail_map_after(unsigned n) { atomic_store(&fail_map_countdown, n); }
+void os_fail_map_after(unsigned n) { atomic_store(&fail_countdown, n); }
 
-bool os_map_injected(void)
+int os_fault_failed_site(void) { return atomic_load(&failed_site); }
+
+bool os_fault(enum os_site site)
 {
-    atomic_fetch_add(&map_calls, 1);
-    unsigned n = atomic_load(&fail_map_countdown);
+    atomic_fetch_add(&fault_calls, 1);
+    unsigned n = atomic_load(&fail_countdown);
     while (n > 0) {
-        if (atomic_compare_exchange_weak(&fail_map_countdown, &n, n - 1)) {
+        if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1)) {
             if (n == 1) {
+                atomic_store(&failed_site, (int)site);
                 errno = ENOMEM;
                 return true;
             }
@@ -34,10 +38,11 @@ bool os_map_injected(void)
     return false;
 }
 
+bool os_map_injected(void) { return os_fault(OS_SITE_BACKEND_MAP); }
 
 void *os_map_aligned(size_t size, size_t align, bool noreserve)
 {
-    if (os_map_injected())
+    if (os_fault(OS_SITE_MAP))
         return NULL;
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
     size_t span = size + (align > 4096 ? align : 0);
@@ -67,13 +72,21 @@ void os_unmap(void *p, size_t size) { munmap(p, size); }
 
 int os_release(void *p, size_t size) { return madvise(p, size, MADV_DONTNEED); }
 
-void os_hugepage(void *p, size_t size) { (void)madvise(p, size, MADV_HUGEPAGE); }
+void os_hugepage(void *p, size_t size)
+{
+    if (!os_fault(OS_SITE_HUGEPAGE))
+        (void)madvise(p, size, MADV_HUGEPAGE);
+}
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-void os_populate(void *p, size_t size) { (void)madvise(p, size, MADV_POPULATE_WRITE); }
+void os_populate(void *p, size_t size)
+{
+    if (!os_fault(OS_SITE_POPULATE))
+        (void)madvise(p, size, MADV_POPULATE_WRITE);
+}
 
 #ifndef MADV_COLD
 #define MADV_COLD 20 /* Linux 5.4 */

@@ -38,13 +38,30 @@ void os_futex_wake(volatile int *addr, int n);
  * thread's dynamic thread vector (glibc on x86_64: TCB word 1). */
 void *os_thread_tls_block(pthread_t t, size_t modid);
 
-/* Test hook: fail the Nth subsequent os_map call (0 = never). */
+/* Fault injection (tests): every request for memory to the kernel passes
+ * one of these sites, and counts as one operation: the maps of os.c and of
+ * the dirty-bit backends (their heap chunks and their range tables), the
+ * release of free pages (madvise through the backend), and the best-effort
+ * advice (populate, huge pages: a failure is a skipped call). */
+enum os_site {
+    OS_SITE_MAP,            /* os_map_aligned: metadata, tables, stacks */
+    OS_SITE_BACKEND_MAP,    /* heap chunks through the dirty-bit backend */
+    OS_SITE_BACKEND_TABLE,  /* a backend's own range tables */
+    OS_SITE_RELEASE,        /* free pages given back */
+    OS_SITE_POPULATE,
+    OS_SITE_HUGEPAGE,
+    OS_SITE_COUNT
+};
+/* Count one operation at `site`; true (errno = ENOMEM) when it is the one
+ * chosen to fail: the caller fails it as the kernel would have. */
+bool os_fault(enum os_site site);
+/* Fail the Nth operation from now (0 = never). */
 void os_fail_map_after(unsigned n);
-/* Test hook: os_map_aligned calls so far (and maps made elsewhere that
- * called os_map_injected). */
+/* Operations counted so far. */
 unsigned os_map_calls(void);
-/* For maps made outside os_map_aligned (a dirty backend's): counts the
- * call and says whether the injected failure hits it (errno = ENOMEM). */
+/* The site of the operation that was failed, or -1. */
+int os_fault_failed_site(void);
+/* os_fault(OS_SITE_BACKEND_MAP). */
 bool os_map_injected(void);
 
 #endif

@@ -37,8 +37,13 @@ void *tracking_map(size_t size, size_t align)
     return os_map_injected() ? NULL : backend->map(size, align);
 }
 
+/* The backends' own tables count as fault-injection sites (backends/dirty_impl.h). */
+bool dirty_fault(void) { return os_fault(OS_SITE_BACKEND_TABLE); }
+
 int tracking_release(void *p, size_t len)
 {
+    if (os_fault(OS_SITE_RELEASE))
+        return -1;
     return backend ? backend->release(p, len) : os_release(p, len);
 }
 

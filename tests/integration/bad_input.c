@@ -111,6 +111,47 @@ START_TEST(test_free_forged_heap_pointers)
 }
 END_TEST
 
+/* cogc_realloc(p) of a forged p: one warning naming p, NULL with EINVAL,
+ * and nothing in the heap changed (the object p points into keeps its
+ * bytes, its neighbours theirs). */
+static void expect_bad_realloc(void *p, const char *what)
+{
+    int before = warn_count();
+    errno = 0;
+    void *q = cogc_realloc(p, 64);
+    int after = warn_count();
+    ck_assert_msg(q == NULL && errno == EINVAL, "cogc_realloc(%s %p) = %p, errno %d", what, p, q, errno);
+    ck_assert_msg(after == before + 1, "cogc_realloc(%s %p): %d warnings, expected 1", what, p, after - before);
+    ck_assert_msg(last_warning_about(p) && contains_ci(g_warn_last, "realloc"),
+                  "cogc_realloc(%s %p): the warning \"%s\" names neither", what, p, g_warn_last);
+}
+
+START_TEST(test_realloc_forged_pointers)
+{
+    struct tu_node *keep = tu_list_make(3000, 0x47);
+    char *obj = cogc_malloc(48);
+    ck_assert_ptr_nonnull(obj);
+    memset(obj, 0x9c, 48);
+    int local = 1;
+    uintptr_t chunk = (uintptr_t)obj & ~(uintptr_t)((4u << 20) - 1);
+    uintptr_t page = (uintptr_t)obj & ~(uintptr_t)4095;
+    expect_bad_realloc(&local, "a stack address");
+    expect_bad_realloc(&g_static_int, "a static");
+    expect_bad_realloc((void *)chunk, "the chunk's metadata");
+    expect_bad_realloc(obj + 16, "an interior pointer");
+    expect_bad_realloc((void *)(page + 85 * 48), "the tail of a block");
+    expect_bad_realloc((void *)(uintptr_t)0xdead0000, "an unmapped address");
+    char *freed = cogc_malloc(48);
+    ck_assert_ptr_nonnull(freed);
+    cogc_free(freed);
+    expect_bad_realloc(freed, "a freed object");
+    for (int i = 0; i < 48; i++)
+        ck_assert_uint_eq((unsigned char)obj[i], 0x9c);
+    tu_collect_hard(2);
+    ck_assert_uint_eq(tu_list_bad(keep, 3000, 0x47), 0);
+}
+END_TEST
+
 /* The heap is never mapped writable and executable. */
 START_TEST(test_no_rwx_mappings)
 {
@@ -396,6 +437,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_free_foreign_pointers);
     tcase_add_test(tc, test_free_interior_pointers);
     tcase_add_test(tc, test_free_forged_heap_pointers);
+    tcase_add_test(tc, test_realloc_forged_pointers);
     tcase_add_test(tc, test_no_rwx_mappings);
     tcase_add_test(tc, test_double_free);
     tcase_add_test(tc, test_free_of_collected_objects);
