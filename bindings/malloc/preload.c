@@ -26,6 +26,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 __thread int preload_guard __attribute__((tls_model("initial-exec")));
@@ -116,8 +117,43 @@ static inline bool from_loader(const void *ret)
     return unlikely((uintptr_t)ret - loader_lo < loader_hi - loader_lo);
 }
 
+/* ---- set-user-ID and set-group-ID programs ------------------------------ */
+
+#ifndef COGC_PRELOAD_SETUID_FILE
+#define COGC_PRELOAD_SETUID_FILE "/etc/cogc/preload-setuid"
+#endif
+
+/* The administrator's opt-in: a regular file owned by root that nobody
+ * else may write.  The environment cannot opt in (it is the attacker's). */
+static bool setuid_opted_in(void)
+{
+    struct stat st;
+    return stat(COGC_PRELOAD_SETUID_FILE, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+           !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* A program running with privileges it was given by its file's mode
+ * (AT_SECURE) does not run on this library unless opted in: it exits with
+ * status 127 after one line on stderr (docs/preload.md). */
+static void refuse_if_secure(void)
+{
+    if (!getauxval(AT_SECURE) || setuid_opted_in())
+        return;
+    static const char msg[] = "cogc-preload: refusing to run in a set-user-ID or set-group-ID program "
+                              "(to allow it, create " COGC_PRELOAD_SETUID_FILE
+                              ", owned by root, writable by root only; docs/preload.md)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+}
+
+/* At load, before the program's own constructors; init_once checks again
+ * for a malloc call made before this runs. */
+__attribute__((constructor(101))) static void check_secure_at_load(void) { refuse_if_secure(); }
+
 static void init_once(void)
 {
+    refuse_if_secure();
     /* Registered before the collector's own handlers, so these prepare
      * after the heap lock is taken (the order init takes them in). */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
