@@ -19,6 +19,7 @@ struct tl {
     struct page_desc *fresh[NCLASSES];
     size_t refilled;           /* bytes handed to this thread since last flush */
     struct thread *self;       /* registry record, NULL while unregistered */
+    int busy;                  /* in an allocation or free entry point (signal re-entry check) */
 };
 
 extern __thread struct tl tl_state __attribute__((tls_model("initial-exec")));

@@ -24,6 +24,39 @@
 #include <string.h>
 
 pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
+__thread bool heap_lock_held __attribute__((tls_model("initial-exec")));
+
+void heap_lock_reentered(void)
+{
+    report_fatal("the heap lock is taken again by the thread that holds it: a cogc call from a "
+                 "signal handler that interrupted the collector on this thread (docs/signals.md)");
+}
+
+/* A signal handler that interrupted an allocation or free of its own
+ * thread must not touch the thread's free lists, nor wait for the heap
+ * lock its thread holds (docs/signals.md). */
+static inline bool enter(void)
+{
+    if (unlikely(tl_state.busy | heap_lock_held))
+        return false;
+    tl_state.busy = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return true;
+}
+
+static inline void leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_state.busy = 0;
+}
+
+static COLD void *refused(const char *fn, size_t size)
+{
+    report_misuse("%s(%zu) from a signal handler that interrupted an allocation, a free or the collector "
+                  "on this thread: refused, returning NULL (docs/signals.md)", fn, size);
+    errno = EDEADLK;
+    return NULL;
+}
 int vg_on;
 
 static int init_locked(void)
@@ -62,17 +95,33 @@ static bool debug_everywhere(void)
     return debug_all > 0;
 }
 
+/* After a slow path, with no entry point's state held: finalizers (the
+ * program's code: they may allocate) and the debug allocator's reports. */
+static inline void after_slow_path(void)
+{
+    if (unlikely(finalize_work))
+        finalize_poll();
+    if (unlikely(debug_pending))
+        debug_flush();
+}
+
 static inline void *allocate(size_t size, enum kind k)
 {
-    if (unlikely(debug_all != 0) && debug_everywhere())
-        return debug_malloc(size, k);
+    if (unlikely(!enter()))
+        return refused("cogc_malloc", size);
+    if (unlikely(debug_all != 0) && debug_everywhere()) {
+        void *p = debug_malloc(size, k);
+        leave();
+        after_slow_path();
+        return p;
+    }
     void *p = alloc_fast(size, k);
-    if (unlikely(!p)) {
+    if (likely(p != NULL)) {
+        leave();
+    } else {
         p = alloc_slow(size, k);
-        if (unlikely(finalize_work))
-            finalize_poll();
-        if (unlikely(debug_pending))
-            debug_flush();
+        leave();
+        after_slow_path();
     }
     if (p)
         vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
@@ -83,7 +132,15 @@ COGC_API void *cogc_malloc(size_t size) { return allocate(size, KIND_NORMAL); }
 COGC_API void *cogc_malloc_atomic(size_t size) { return allocate(size, KIND_ATOMIC); }
 COGC_API void *cogc_malloc_uncollectable(size_t size) { return allocate(size, KIND_UNCOLLECTABLE); }
 
-COGC_API void *cogc_debug_malloc(size_t size) { return debug_malloc(size, KIND_NORMAL); }
+COGC_API void *cogc_debug_malloc(size_t size)
+{
+    if (unlikely(!enter()))
+        return refused("cogc_debug_malloc", size);
+    void *p = debug_malloc(size, KIND_NORMAL);
+    leave();
+    after_slow_path();
+    return p;
+}
 
 COGC_API void *cogc_calloc(size_t n, size_t size)
 {
@@ -103,10 +160,13 @@ COGC_API void *cogc_realloc(void *p, size_t size)
         cogc_free(p);
         return NULL;
     }
+    if (unlikely(!enter()))
+        return refused("cogc_realloc", size);
     void *q;
-    if (unlikely(debug_any) && debug_realloc(p, size, &q))
-        return q;
-    return alloc_realloc(p, size);
+    if (!(unlikely(debug_any) && debug_realloc(p, size, &q)))
+        q = alloc_realloc(p, size);
+    leave();
+    return q;
 }
 
 COGC_API void cogc_free(void *p)
@@ -117,10 +177,15 @@ COGC_API void cogc_free(void *p)
         report_misuse("cogc_free(%p) before any allocation: not a cogc object; ignored", p);
         return;
     }
-    finalize_forget((uintptr_t)p);
-    if (unlikely(debug_any) && debug_free(p))
+    if (unlikely(!enter())) {
+        report_misuse("cogc_free(%p) from a signal handler that interrupted an allocation, a free or the "
+                      "collector on this thread: refused, the object is not freed (docs/signals.md)", p);
         return;
-    alloc_free(p);
+    }
+    finalize_forget((uintptr_t)p);
+    if (!(unlikely(debug_any) && debug_free(p)))
+        alloc_free(p);
+    leave();
 }
 
 COGC_API void cogc_collect(void)

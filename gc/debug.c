@@ -9,7 +9,6 @@
 #include "alloc.h"
 #include "backtrace.h"
 #include "collect.h"
-#include "finalize.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -249,13 +248,8 @@ void *debug_malloc(size_t size, enum kind k)
     }
     size_t total = size + REDZONE_MIN;
     void *p = alloc_fast(total, k);
-    if (!p) {
-        p = alloc_slow(total, k);
-        if (finalize_work)
-            finalize_poll();
-        if (debug_pending)
-            debug_flush();
-    }
+    if (!p)
+        p = alloc_slow(total, k);   /* the caller runs finalizers and prints reports afterwards */
     if (!p)
         return NULL;
     size_t usable = alloc_size(p);

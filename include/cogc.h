@@ -7,6 +7,13 @@
  * object that looks like an address inside an allocated object keeps that
  * object alive.  Objects are never moved.
  *
+ * Signal handlers (docs/signals.md): a handler that interrupted code outside
+ * cogc may allocate.  One that interrupted a cogc allocation, free or
+ * realloc, or the collector, on its own thread is refused: allocation
+ * returns NULL with errno = EDEADLK and cogc_free frees nothing (both
+ * reported through the warning procedure); other entry points report a
+ * fatal error and abort instead of deadlocking.
+ *
  * Every function here is thread-safe.  Threads that hold pointers to
  * collected objects must be registered (cogc_register_thread,
  * cogc_pthread_create, or automatically when libcogc.so is linked: see
