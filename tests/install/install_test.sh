@@ -25,10 +25,12 @@ cmake -S "$src_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix"
 cmake --build "$work/build" >/dev/null
 LD_LIBRARY_PATH="$lib" "$work/build/consumer_shared"
 "$work/build/consumer_static"
-# bdwgc API: pkg-config bdw-gc, the installed gc.h and libgc.so.1
+# bdwgc API: pkg-config bdw-gc, the installed gc.h and libgc.so.1.
+# grep reads all of ldd's output (no -q): under pipefail, grep -q exiting
+# at its match could kill ldd with SIGPIPE and fail the pipeline.
 cc -O2 $cflags -o "$work/bdwgc" "$src_dir/consumer/bdwgc_main.c" $(pkg-config --cflags --libs bdw-gc) \
    -Wl,-rpath,"$lib"
-ldd "$work/bdwgc" | grep -q "$lib/*libgc.so.1" || { echo "bdwgc consumer does not load $lib/libgc.so.1"; ldd "$work/bdwgc"; exit 1; }
+ldd "$work/bdwgc" | grep "$lib/*libgc.so.1" >/dev/null || { echo "bdwgc consumer does not load $lib/libgc.so.1"; ldd "$work/bdwgc"; exit 1; }
 "$work/bdwgc"
 # C++ allocator header
 c++ -O2 -std=c++17 $cflags -o "$work/cxx" "$src_dir/consumer/cxx_main.cpp" $(pkg-config --cflags --libs cogc) \
