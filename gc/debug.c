@@ -295,6 +295,11 @@ bool debug_free(void *p)
 {
     struct finding f, evicted;
     bool overflow = false, double_free = false, bad_evicted = false;
+    heap_lock();
+    bool known = record_of((uintptr_t)p, NULL) != NULL;
+    heap_unlock();
+    if (!known)
+        return false;   /* an ordinary object: no backtrace taken */
     void *again[FRAMES];
     unsigned nagain = backtrace_capture(again, FRAMES);
     void *victims[4];
