@@ -24,20 +24,12 @@
 #include <string.h>
 
 pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
-__thread bool heap_lock_held __attribute__((tls_model("initial-exec")));
-
-void heap_lock_reentered(void)
-{
-    report_fatal("the heap lock is taken again by the thread that holds it: a cogc call from a "
-                 "signal handler that interrupted the collector on this thread (docs/signals.md)");
-}
-
-/* A signal handler that interrupted an allocation or free of its own
- * thread must not touch the thread's free lists, nor wait for the heap
- * lock its thread holds (docs/signals.md). */
+/* A signal handler that interrupted an entry point on its own thread
+ * must not touch the thread's free lists, nor wait for the heap lock its
+ * thread may hold (docs/signals.md). */
 static inline bool enter(void)
 {
-    if (unlikely(tl_state.busy | heap_lock_held))
+    if (unlikely(tl_state.busy))
         return false;
     tl_state.busy = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -52,8 +44,8 @@ static inline void leave(void)
 
 static COLD void *refused(const char *fn, size_t size)
 {
-    report_misuse("%s(%zu) from a signal handler that interrupted an allocation, a free or the collector "
-                  "on this thread: refused, returning NULL (docs/signals.md)", fn, size);
+    report_misuse("%s(%zu) from a signal handler that interrupted a cogc call on this thread: "
+                  "refused, returning NULL (docs/signals.md)", fn, size);
     errno = EDEADLK;
     return NULL;
 }
@@ -178,8 +170,8 @@ COGC_API void cogc_free(void *p)
         return;
     }
     if (unlikely(!enter())) {
-        report_misuse("cogc_free(%p) from a signal handler that interrupted an allocation, a free or the "
-                      "collector on this thread: refused, the object is not freed (docs/signals.md)", p);
+        report_misuse("cogc_free(%p) from a signal handler that interrupted a cogc call on this thread: "
+                      "refused, the object is not freed (docs/signals.md)", p);
         return;
     }
     finalize_forget((uintptr_t)p);
@@ -192,10 +184,16 @@ COGC_API void cogc_collect(void)
 {
     if (cogc_init() != 0)
         return;
+    if (unlikely(!enter())) {
+        report_misuse("cogc_collect() from a signal handler that interrupted a cogc call on this thread: "
+                      "refused, no collection (docs/signals.md)");
+        return;
+    }
     heap_lock();
     alloc_flush_counts(&tl_state);
     collect_locked(COLLECT_EXPLICIT);
     heap_unlock();
+    leave();
     if (finalize_work)
         finalize_poll();
     if (debug_pending)
@@ -329,10 +327,16 @@ COGC_API void cogc_collect_minor(void)
 {
     if (cogc_init() != 0)
         return;
+    if (unlikely(!enter())) {
+        report_misuse("cogc_collect_minor() from a signal handler that interrupted a cogc call on this "
+                      "thread: refused, no collection (docs/signals.md)");
+        return;
+    }
     heap_lock();
     alloc_flush_counts(&tl_state);
     collect_locked(COLLECT_EXPLICIT_MINOR);
     heap_unlock();
+    leave();
     if (finalize_work)
         finalize_poll();
     if (debug_pending)
@@ -400,9 +404,15 @@ COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg)
 {
     if (cogc_init() != 0)
         return NULL;
+    if (unlikely(!enter())) {
+        report_misuse("cogc_call_with_lock() from a signal handler that interrupted a cogc call on this "
+                      "thread: refused, returning NULL (docs/signals.md)");
+        return NULL;
+    }
     heap_lock();
-    void *r = fn(arg);
+    void *r = fn(arg);   /* a cogc call from fn (forbidden) is refused, not a deadlock */
     heap_unlock();
+    leave();
     return r;
 }
 

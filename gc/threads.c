@@ -333,7 +333,6 @@ static void after_fork_child(void)
     incremental_after_fork_child();
     pthread_mutex_init(&heap_mutex, NULL);
     pressure_after_fork_child();
-    heap_lock_held = false;
 }
 
 int threads_init(void)

@@ -8,11 +8,11 @@
  * object alive.  Objects are never moved.
  *
  * Signal handlers (docs/signals.md): a handler that interrupted code outside
- * cogc may allocate.  One that interrupted a cogc allocation, free or
- * realloc, or the collector, on its own thread is refused: allocation
- * returns NULL with errno = EDEADLK and cogc_free frees nothing (both
- * reported through the warning procedure); other entry points report a
- * fatal error and abort instead of deadlocking.
+ * cogc may allocate.  One that interrupted a cogc allocation, free,
+ * realloc, collection or cogc_call_with_lock on its own thread is refused,
+ * with a report through the warning procedure: allocation returns NULL
+ * with errno = EDEADLK, cogc_free frees nothing, cogc_collect collects
+ * nothing.  Other entry points must not be called from such a handler.
  *
  * Every function here is thread-safe.  Threads that hold pointers to
  * collected objects must be registered (cogc_register_thread,
