@@ -37,7 +37,7 @@ void *tracking_map(size_t size, size_t align)
     return os_map_injected() ? NULL : backend->map(size, align);
 }
 
-/* The backends' own tables count as fault-injection sites (backends/dirty_impl.h). */
+/* The backends' own tables count as fault-injection sites (backends/dirty.h). */
 bool dirty_fault(void) { return os_fault(OS_SITE_BACKEND_TABLE); }
 
 int tracking_release(void *p, size_t len)
