@@ -26,12 +26,18 @@
 pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* A signal handler that interrupted an entry point on its own thread
  * must not touch the thread's free lists, nor wait for the heap lock its
- * thread may hold (docs/signals.md). */
+ * thread may hold (docs/signals.md).  tl_state.busy: BUSY_IN while in an
+ * entry point; BUSY_DEBUG once the thread has seen COGC_DEBUG=1 (set on
+ * its first slow path), so the allocation fast path tests one word. */
+#define BUSY_IN 1
+#define BUSY_DEBUG 2
+
 static inline bool enter(void)
 {
-    if (unlikely(tl_state.busy))
+    int b = tl_state.busy;
+    if (unlikely(b & BUSY_IN))
         return false;
-    tl_state.busy = 1;
+    tl_state.busy = b | BUSY_IN;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     return true;
 }
@@ -39,7 +45,7 @@ static inline bool enter(void)
 static inline void leave(void)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    tl_state.busy = 0;
+    tl_state.busy &= ~BUSY_IN;
 }
 
 static COLD void *refused(const char *fn, size_t size)
@@ -97,27 +103,48 @@ static inline void after_slow_path(void)
         debug_flush();
 }
 
-static inline void *allocate(size_t size, enum kind k)
+static COLD void *allocate_debug(size_t size, enum kind k)
+{
+    void *p = debug_malloc(size, k);
+    leave();
+    after_slow_path();
+    return p;
+}
+
+static __attribute__((noinline)) void *allocate_slow(size_t size, enum kind k)
 {
     if (unlikely(!enter()))
         return refused("cogc_malloc", size);
-    if (unlikely(debug_all != 0) && debug_everywhere()) {
-        void *p = debug_malloc(size, k);
-        leave();
-        after_slow_path();
-        return p;
-    }
+    if (!(tl_state.busy & BUSY_DEBUG) && debug_all != 0 && debug_everywhere())
+        tl_state.busy |= BUSY_DEBUG;
+    if (tl_state.busy & BUSY_DEBUG)
+        return allocate_debug(size, k);
     void *p = alloc_fast(size, k);
-    if (likely(p != NULL)) {
-        leave();
-    } else {
+    if (!p)
         p = alloc_slow(size, k);
-        leave();
-        after_slow_path();
-    }
+    leave();
+    after_slow_path();
     if (p)
         vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
     return p;
+}
+
+/* The fast path: one thread-local word tested (no entry point of this
+ * thread interrupted, no debug allocator), a free-list pop. */
+static inline void *allocate(size_t size, enum kind k)
+{
+    if (likely(tl_state.busy == 0)) {
+        tl_state.busy = BUSY_IN;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        void *p = alloc_fast(size, k);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        tl_state.busy = 0;
+        if (likely(p != NULL)) {
+            vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
+            return p;
+        }
+    }
+    return allocate_slow(size, k);
 }
 
 COGC_API void *cogc_malloc(size_t size) { return allocate(size, KIND_NORMAL); }
