@@ -332,6 +332,24 @@ COGC_API int cogc_set_growth(unsigned percent)
     return 0;
 }
 
+COGC_API int cogc_set_min_trigger(size_t bytes)
+{
+    options_init();
+    const struct option_desc *d = &option_table[OPT_MIN_TRIGGER];
+    if (bytes < (uint64_t)d->min || bytes > (uint64_t)d->max) {
+        errno = EINVAL;
+        return -1;
+    }
+    option_set(OPT_MIN_TRIGGER, (int64_t)bytes);
+    return 0;
+}
+
+COGC_API size_t cogc_get_min_trigger(void)
+{
+    options_init();
+    return (size_t)option(OPT_MIN_TRIGGER);
+}
+
 COGC_API unsigned cogc_get_growth(void)
 {
     options_init();

@@ -254,6 +254,13 @@ COGC_API size_t cogc_get_heap_limit(void);
 COGC_API int cogc_set_growth(unsigned percent);
 COGC_API unsigned cogc_get_growth(void);
 
+/* Bytes allocated before a collection is considered, however small the
+ * live heap (COGC_MIN_TRIGGER; default 8 MiB, range 64 KiB..1 TiB).  A
+ * runtime that knows its heap will be large spaces collections with it.
+ * Returns 0, or -1 with EINVAL out of range. */
+COGC_API int cogc_set_min_trigger(size_t bytes);
+COGC_API size_t cogc_get_min_trigger(void);
+
 /* Recognise pointers into the middle of objects (1, default) or only to
  * their first byte (0).  Takes effect at the next collection. */
 COGC_API void cogc_set_interior_pointers(int on);

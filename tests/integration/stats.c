@@ -109,6 +109,26 @@ START_TEST(test_pause_times)
 }
 END_TEST
 
+START_TEST(test_min_trigger_setting)
+{
+    size_t old = cogc_get_min_trigger();
+    ck_assert_uint_ge(old, 64u << 10);
+    ck_assert_int_eq(cogc_set_min_trigger(1024), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(cogc_set_min_trigger(64u << 20), 0);
+    ck_assert_uint_eq(cogc_get_min_trigger(), 64u << 20);
+    cogc_collect();   /* the trigger is recomputed at a collection */
+    uint64_t before = tu_stats().collections;
+    tu_churn(64, (32u << 20) / 64);   /* 32 MiB of garbage: under the trigger */
+    ck_assert_uint_eq(tu_stats().collections, before);
+    ck_assert_int_eq(cogc_set_min_trigger(old), 0);
+    cogc_collect();
+    before = tu_stats().collections;
+    tu_churn(64, (32u << 20) / 64);
+    ck_assert_uint_gt(tu_stats().collections, before);
+}
+END_TEST
+
 START_TEST(test_markers_setting)
 {
     /* Enough live data for parallel marking: a collection expected to mark
@@ -263,6 +283,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_garbage_heap_bounded);
     tcase_add_test(tc, test_pause_times);
     tcase_add_test(tc, test_markers_setting);
+    tcase_add_test(tc, test_min_trigger_setting);
     tcase_add_test(tc, test_threads_count);
     tcase_add_test(tc, test_short_struct);
     tcase_add_test(tc, test_stats_env_output);
