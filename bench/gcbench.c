@@ -34,15 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(BENCH_USE_COGC)
-#include "alloc_cogc.h"
-#elif defined(BENCH_USE_BDWGC)
-#include "alloc_bdwgc.h"
-#elif defined(BENCH_USE_MALLOC)
-#include "alloc_malloc.h"
-#else
-#error "define one of BENCH_USE_COGC, BENCH_USE_BDWGC, BENCH_USE_MALLOC"
-#endif
+#include "alloc_select.h"
 
 enum {
     kStretchTreeDepth = 18,
