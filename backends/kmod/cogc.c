@@ -491,6 +491,17 @@ static long cogc_clone(struct cogc_ctx *ctx, int srcfd)
 	return err;
 }
 
+/* A page-aligned range of the context from user space: 0 or -errno. */
+static int cogc_get_range(struct cogc_range *r, void __user *uarg)
+{
+	if (copy_from_user(r, uarg, sizeof(*r)))
+		return -EFAULT;
+	if (r->offset % PAGE_SIZE || r->len % PAGE_SIZE || r->offset >= COGC_MAX_BYTES ||
+	    r->len > COGC_MAX_BYTES - r->offset)
+		return -EINVAL;
+	return 0;
+}
+
 static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct cogc_ctx *ctx = file->private_data;
@@ -504,21 +515,17 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 	switch (cmd) {
 	case COGC_IOC_PROTECT:
-		if (copy_from_user(&r, uarg, sizeof(r)))
-			return -EFAULT;
-		if (r.offset % PAGE_SIZE || r.len % PAGE_SIZE || r.offset >= COGC_MAX_BYTES ||
-		    r.len > COGC_MAX_BYTES - r.offset)
-			return -EINVAL;
+		err = cogc_get_range(&r, uarg);
+		if (err)
+			return err;
 		mutex_lock(&ctx->lock);
 		cogc_rearm(ctx, r.offset >> PAGE_SHIFT, (r.offset + r.len) >> PAGE_SHIFT);
 		mutex_unlock(&ctx->lock);
 		return 0;
 	case COGC_IOC_UNPROTECT:
-		if (copy_from_user(&r, uarg, sizeof(r)))
-			return -EFAULT;
-		if (r.offset % PAGE_SIZE || r.len % PAGE_SIZE || r.offset >= COGC_MAX_BYTES ||
-		    r.len > COGC_MAX_BYTES - r.offset)
-			return -EINVAL;
+		err = cogc_get_range(&r, uarg);
+		if (err)
+			return err;
 		mutex_lock(&ctx->lock);
 		cogc_unwatch(ctx, r.offset >> PAGE_SHIFT, (r.offset + r.len) >> PAGE_SHIFT);
 		mutex_unlock(&ctx->lock);
