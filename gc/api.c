@@ -207,25 +207,25 @@ COGC_API void cogc_free(void *p)
     leave();
 }
 
-COGC_API void cogc_collect(void)
+/* cogc_collect and cogc_collect_minor. */
+static void collect_explicit(enum collect_reason why, const char *name)
 {
     if (cogc_init() != 0)
         return;
     if (unlikely(!enter())) {
-        report_misuse("cogc_collect() from a signal handler that interrupted a cogc call on this thread: "
-                      "refused, no collection (docs/signals.md)");
+        report_misuse("%s() from a signal handler that interrupted a cogc call on this thread: "
+                      "refused, no collection (docs/signals.md)", name);
         return;
     }
     heap_lock();
     alloc_flush_counts(&tl_state);
-    collect_locked(COLLECT_EXPLICIT);
+    collect_locked(why);
     heap_unlock();
     leave();
-    if (finalize_work)
-        finalize_poll();
-    if (debug_pending)
-        debug_flush();
+    after_slow_path();
 }
+
+COGC_API void cogc_collect(void) { collect_explicit(COLLECT_EXPLICIT, "cogc_collect"); }
 
 COGC_API void cogc_disable(void)
 {
@@ -368,25 +368,7 @@ COGC_API int cogc_get_interior_pointers(void)
     return (int)option(OPT_INTERIOR);
 }
 
-COGC_API void cogc_collect_minor(void)
-{
-    if (cogc_init() != 0)
-        return;
-    if (unlikely(!enter())) {
-        report_misuse("cogc_collect_minor() from a signal handler that interrupted a cogc call on this "
-                      "thread: refused, no collection (docs/signals.md)");
-        return;
-    }
-    heap_lock();
-    alloc_flush_counts(&tl_state);
-    collect_locked(COLLECT_EXPLICIT_MINOR);
-    heap_unlock();
-    leave();
-    if (finalize_work)
-        finalize_poll();
-    if (debug_pending)
-        debug_flush();
-}
+COGC_API void cogc_collect_minor(void) { collect_explicit(COLLECT_EXPLICIT_MINOR, "cogc_collect_minor"); }
 
 COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
 {

@@ -75,13 +75,19 @@ static uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* MemAvailable of /proc/meminfo in bytes; 0 when unknown. */
+static uint64_t mem_available(void)
+{
+    char text[4096];
+    if (notice_read_file("/proc/meminfo", text, sizeof text) <= 0)
+        return 0;
+    return notice_meminfo_bytes(text, "MemAvailable:");
+}
+
 /* Heap lock held. */
 static void refresh_budget(void)
 {
-    char text[4096];
-    uint64_t avail = 0;
-    if (notice_read_file("/proc/meminfo", text, sizeof text) > 0)
-        avail = notice_meminfo_bytes(text, "MemAvailable:");
+    uint64_t avail = mem_available();
     uint64_t heap = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
     uint64_t rss = resident_bytes();
     uint64_t nonheap = rss > heap ? rss - heap : 0;
@@ -97,11 +103,7 @@ bool pressure_populate_rule(uint64_t limit, uint64_t available, size_t mapped, s
 
 bool pressure_may_populate(size_t bytes)
 {
-    char text[4096];
-    uint64_t avail = 0;
-    if (notice_read_file("/proc/meminfo", text, sizeof text) > 0)
-        avail = notice_meminfo_bytes(text, "MemAvailable:");
-    return pressure_populate_rule(cgroup_limit(), avail, chunk_mapped_bytes(), bytes);
+    return pressure_populate_rule(cgroup_limit(), mem_available(), chunk_mapped_bytes(), bytes);
 }
 
 size_t pressure_heap_budget(void) { return atomic_load_explicit(&budget, memory_order_relaxed); }
