@@ -3,6 +3,7 @@
 #include "../include/cogc.h"
 #include "alloc.h"
 #include "block.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "collect.h"
 #include "debug.h"
@@ -19,6 +20,7 @@
 #include "tracking.h"
 #include "incremental.h"
 #include "vg.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <string.h>
@@ -369,6 +371,34 @@ COGC_API int cogc_get_interior_pointers(void)
 }
 
 COGC_API void cogc_collect_minor(void) { collect_explicit(COLLECT_EXPLICIT_MINOR, "cogc_collect_minor"); }
+
+COGC_API int cogc_bookmark_evict(size_t max_bytes, size_t *sent)
+{
+    if (sent)
+        *sent = 0;
+    if (cogc_init() != 0)
+        return -1;
+    if (unlikely(!enter())) {
+        errno = EDEADLK;
+        return -1;
+    }
+    int r = 0;
+    heap_lock();
+    if (!watch_enabled()) {
+        errno = ENOTSUP;
+        r = -1;
+    } else if (incremental_marking()) {
+        errno = EBUSY;
+        r = -1;
+    } else {
+        size_t pages = bookmark_evict(max_bytes / PAGE_SIZE);
+        if (sent)
+            *sent = pages * PAGE_SIZE;
+    }
+    heap_unlock();
+    leave();
+    return r;
+}
 
 COGC_API int cogc_prepare_syscall_write(void *p, size_t len)
 {

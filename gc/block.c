@@ -1,4 +1,5 @@
 #include "block.h"
+#include "bookmark.h"
 #include "heap.h"
 #include "mark.h"
 #include "pages.h"
@@ -96,6 +97,16 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
         if (uncollectable)
             live[w] |= atomic_load_explicit(&c->alloc[w0 + w], memory_order_relaxed);
         any_live |= live[w];
+    }
+
+    /* A page out is not read: a block with one is swept when it is back,
+     * or, with nothing in it marked, freed whole (pages.c drops its swap). */
+    if (unlikely(bookmark_pages_out) && bookmark_block_is_out(b)) {
+        if (!any_live) {
+            list_remove(&blocks[b->kind][b->sclass], b);
+            pages_free(b, b->npages);
+        }
+        return;
     }
 
     size_t reclaimed = 0;
@@ -238,10 +249,25 @@ void blocks_mark_roots(bool drop_spares)
     }
 }
 
+/* Blocks with a page out are swept at once: it reads no page, and a dead
+ * one gives its swap back now rather than when allocation reaches it. */
+static void sweep_out_blocks(void)
+{
+    struct flist none;
+    for (unsigned cls = 0; cls < NCLASSES; cls++)
+        for (struct page_desc *b = blocks[KIND_NORMAL][cls], *next; b; b = next) {
+            next = b->next;
+            if (bookmark_block_is_out(b))
+                sweep_block(b, false, &none);
+        }
+}
+
 void blocks_new_epoch(void)
 {
     atomic_fetch_add_explicit(&gc_epoch, 1, memory_order_relaxed);
     for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
             cursor[k][cls] = blocks[k][cls];
+    if (bookmark_pages_out)
+        sweep_out_blocks();
 }

@@ -1,4 +1,5 @@
 #include "chunk.h"
+#include "bookmark.h"
 #include "options.h"
 #include "pressure.h"
 #include "os.h"
@@ -27,12 +28,15 @@ int chunk_table_init(void)
 
 static size_t bitmap_bytes(size_t npages) { return round_up(npages * GRANULES_PER_PAGE / 8, 64); }
 static size_t page_bitmap_bytes(size_t npages) { return round_up((npages + 7) / 8, 64); }
+static size_t age_bytes(size_t npages) { return round_up(npages * sizeof(uint16_t), 64); }
 
 size_t chunk_header_bytes(size_t npages)
 {
     size_t n = round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
-    n += 2 * bitmap_bytes(npages);
-    n += 3 * page_bitmap_bytes(npages);
+    n += 3 * bitmap_bytes(npages);
+    n += 4 * page_bitmap_bytes(npages);
+    n += age_bytes(npages);
+    n += round_up(npages * sizeof(struct out_page), 64);
     return round_up(n, PAGE_SIZE);
 }
 
@@ -59,14 +63,22 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     c->first = (uint32_t)(hdr / PAGE_SIZE);
     c->single = single;
     c->size = size;
-    /* The allocation bitmap goes last and is not populated: only large and
-     * uncollectable objects use it. */
+    /* The allocation and bookmark bitmaps go last and are not populated:
+     * only large and uncollectable objects use the first, only a heap under
+     * memory pressure the second. */
+    size_t gb = bitmap_bytes(npages), pb = page_bitmap_bytes(npages);
     c->mark = (_Atomic uint64_t *)meta;
-    size_t pb = page_bitmap_bytes(npages);
-    c->black = (_Atomic uint64_t *)(meta + bitmap_bytes(npages));
-    c->watch = (uint64_t *)(meta + bitmap_bytes(npages) + pb);
-    c->rescan = (uint64_t *)(meta + bitmap_bytes(npages) + 2 * pb);
-    c->alloc = (_Atomic uint64_t *)(meta + bitmap_bytes(npages) + 3 * pb);
+    meta += gb;
+    c->black = (_Atomic uint64_t *)meta;
+    c->watch = (uint64_t *)(meta + pb);
+    c->rescan = (uint64_t *)(meta + 2 * pb);
+    c->evicted = (uint64_t *)(meta + 3 * pb);
+    meta += 4 * pb;
+    c->age = (uint16_t *)meta;
+    meta += age_bytes(npages);
+    c->alloc = (_Atomic uint64_t *)meta;
+    c->bookmark = (uint64_t *)(meta + gb);
+    c->out = (struct out_page *)(meta + 2 * gb);
     /* A new chunk is used at once (a growing heap), and one populate call
      * costs a fraction of the page faults it replaces. */
     size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
@@ -98,6 +110,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
 
 void chunk_delete(struct chunk *c)
 {
+    bookmark_pages_freed(c, c->first, c->npages - c->first);
     watch_chunk_removed(c);
     tracking_chunk_removed(c);
     struct chunk **pp = &chunks;

@@ -39,6 +39,14 @@ struct page_desc {
     struct page_desc *next, *prev;
 };
 
+/* A page the bookmarking layer sent out: where the pages its pointers
+ * point into are listed (bookmark.c), and the last mark phase that reached
+ * one of its objects. */
+struct out_page {
+    uint32_t off, n;
+    _Atomic uint32_t reached;
+};
+
 struct chunk {
     uint32_t npages;        /* pages in the chunk, metadata included */
     uint32_t first;         /* first page that holds objects */
@@ -50,6 +58,10 @@ struct chunk {
     _Atomic uint64_t *black;/* one bit per page: hit by a false pointer */
     uint64_t *watch;        /* one bit per page: armed for writes, holds old objects (watch.c) */
     uint64_t *rescan;       /* one bit per page: watched and written since the last collection */
+    uint64_t *evicted;      /* one bit per page: paged out by the bookmarking layer (bookmark.c) */
+    uint16_t *age;          /* per page: collection count when last written or first watched */
+    uint64_t *bookmark;     /* one bit per granule: pointed to from an evicted page (bookmark.c) */
+    struct out_page *out;   /* per page, for evicted pages (bookmark.c) */
     struct page_desc pd[];
 };
 

@@ -3,6 +3,7 @@
 #include "debug.h"
 #include "finalize.h"
 #include "alloc.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "lock.h"
 #include "mark.h"
@@ -259,6 +260,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     roots_push();
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
+    bookmark_begin_marking();
     if (minor)
         watch_push_dirty();
     uint64_t t1 = os_now_ns();
@@ -300,6 +302,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     roots_push();
     threads_push_roots((uintptr_t)&regs, false);
     alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
+    bookmark_begin_marking();
     mark_scan_roots();
     finalize_pretrace();   /* after: what it pushes is marked concurrently */
     threads_start_world();

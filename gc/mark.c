@@ -2,6 +2,7 @@
 #include "mark.h"
 #include "object.h"
 #include "alloc.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "options.h"
 #include "os.h"
@@ -304,6 +305,39 @@ static COGC_SCANS_FOREIGN_MEMORY void scan(struct marker *m, uintptr_t lo, uintp
         mark_word(m, *p);
 }
 
+static void mark_bookmarked(void *m, uintptr_t obj) { mark_word(m, obj); }
+
+/* Scan [lo, hi), leaving out its words on pages the bookmarking layer sent
+ * out (reading them would bring the pages back from swap): the objects
+ * they point to are bookmarked, and are marked in their stead. */
+static COLD void scan_resident(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t a = lo; a < hi;) {
+        uintptr_t e = (a | (PAGE_SIZE - 1)) + 1;
+        if (e > hi)
+            e = hi;
+        struct chunk *c = chunk_of(a);
+        if (c && bookmark_page_is_out(c, page_index(c, a)))
+            bookmark_reached(c, page_index(c, a), mark_bookmarked, m);
+        else if (unlikely(vg_on))
+            scan_vg(m, a, e);
+        else
+            scan(m, a, e);
+        a = e;
+    }
+}
+
+/* Every scan of a root range or an object goes through here. */
+static inline void scan_range(struct marker *m, uintptr_t lo, uintptr_t hi)
+{
+    if (unlikely(bookmark_pages_out))
+        scan_resident(m, lo, hi);
+    else if (unlikely(vg_on))
+        scan_vg(m, lo, hi);
+    else
+        scan(m, lo, hi);
+}
+
 /* ---- work sharing and termination ---------------------------------- */
 
 static void share(struct marker *m)
@@ -395,7 +429,7 @@ static COLD void drain_vg(struct marker *m)
             push(m, e.lo + SPLIT_BYTES, e.hi);
             e.hi = e.lo + SPLIT_BYTES;
         }
-        scan_vg(m, e.lo, e.hi);
+        scan_range(m, e.lo, e.hi);
     }
 }
 
@@ -422,7 +456,7 @@ static void drain(struct marker *m)
                 push(m, e.lo + SPLIT_BYTES, e.hi);
                 e.hi = e.lo + SPLIT_BYTES;
             }
-            scan(m, e.lo, e.hi);
+            scan_range(m, e.lo, e.hi);
             if (AO_load(&idle)) {
                 /* Someone waits: hand over what we hold for others, and
                  * half of our own work. */
@@ -530,6 +564,13 @@ void mark_push_root_object(uintptr_t obj, size_t size)
     if (bit_set_atomic(c->mark, granule_bit(c, obj)))
         markers[0].live += size;
     push(&markers[0], obj, obj + size);
+}
+
+void mark_root_unscanned(uintptr_t obj, size_t size)
+{
+    struct chunk *c = chunk_of(obj);
+    if (bit_set_atomic(c->mark, granule_bit(c, obj)))
+        markers[0].live += size;
 }
 
 void mark_set(uintptr_t obj)
@@ -671,12 +712,8 @@ void mark_scan_roots(void)
     }
     memcpy(copy, m->stack, n * sizeof *copy);
     m->top = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (unlikely(vg_on))
-            scan_vg(m, copy[i].lo, copy[i].hi);
-        else
-            scan(m, copy[i].lo, copy[i].hi);
-    }
+    for (size_t i = 0; i < n; i++)
+        scan_range(m, copy[i].lo, copy[i].hi);
     os_unmap(copy, bytes);
 }
 
@@ -690,10 +727,7 @@ size_t mark_step(size_t budget)
             push(m, e.lo + SPLIT_BYTES, e.hi);
             e.hi = e.lo + SPLIT_BYTES;
         }
-        if (unlikely(vg_on))
-            scan_vg(m, e.lo, e.hi);
-        else
-            scan(m, e.lo, e.hi);
+        scan_range(m, e.lo, e.hi);
         done += e.hi - e.lo;
     }
     return done;

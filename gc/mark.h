@@ -17,6 +17,9 @@ void mark_begin(void);
 void mark_push_root_range(uintptr_t lo, uintptr_t hi);
 /* Mark obj and scan its size bytes (an uncollectable object). */
 void mark_push_root_object(uintptr_t obj, size_t size);
+/* Mark obj as a root, counted live but not scanned (an atomic object, or
+ * one whose pages are all out: bookmark.c). */
+void mark_root_unscanned(uintptr_t obj, size_t size);
 /* Set obj's mark bit without scanning it (free-listed objects). */
 void mark_set(uintptr_t obj);
 /* Mark everything reachable, on `markers` threads.  Returns bytes marked. */

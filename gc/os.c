@@ -93,6 +93,11 @@ void os_populate(void *p, size_t size)
 #endif
 void os_cold(void *p, size_t size) { (void)madvise(p, size, MADV_COLD); }
 
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21 /* Linux 5.4 */
+#endif
+void os_pageout(void *p, size_t size) { (void)madvise(p, size, MADV_PAGEOUT); }
+
 /* CPUs this process may run on (its affinity mask: taskset, cgroup
  * cpusets), else the online ones. */
 unsigned os_ncpus(void)

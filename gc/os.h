@@ -23,6 +23,8 @@ void os_populate(void *p, size_t size);
 /* Tell the kernel the pages are the first to reclaim (MADV_COLD; best
  * effort): the collector's own reads must not make them look used. */
 void os_cold(void *p, size_t size);
+/* Ask the kernel to reclaim these pages now (MADV_PAGEOUT: to swap, if any). */
+void os_pageout(void *p, size_t size);
 
 unsigned os_ncpus(void);
 /* Threads runnable on the machine right now, the caller included

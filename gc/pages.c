@@ -1,4 +1,5 @@
 #include "pages.h"
+#include "bookmark.h"
 #include "os.h"
 #include "tracking.h"
 
@@ -101,9 +102,16 @@ void pages_free(struct page_desc *pd, size_t n)
 {
     struct chunk *c = chunk_of_pd(pd);
     size_t i = pd_index(pd);
+    /* Pages in swap are dropped at once, not read back to be reused. */
+    uint8_t flags = 0;
+    if (bookmark_pages_freed(c, i, n) && tracking_release((void *)pd_addr(pd), n * PAGE_SIZE) == 0) {
+        tracking_released((void *)pd_addr(pd), n * PAGE_SIZE);
+        flags = PF_ZERO | PF_RELEASED;
+        released_pages += n;
+    }
     for (size_t k = 0; k < n; k++) {
         pd[k].state = PS_FREE;
-        pd[k].flags = 0;
+        pd[k].flags = flags;
         pd[k].head = (uint32_t)i;
     }
     if (i > c->first && c->pd[i - 1].state == PS_FREE) {

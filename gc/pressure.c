@@ -3,6 +3,7 @@
 #include "pressure.h"
 #include "../include/cogc.h"
 #include "block.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "collect.h"
 #include "lock.h"
@@ -13,6 +14,7 @@
 #include "report.h"
 #include "stats.h"
 #include "threads.h"
+#include "watch.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -31,6 +33,7 @@ static size_t nopen;
 static _Atomic size_t budget;
 static uint64_t notices[MAX_SOURCES];     /* heap lock */
 static uint64_t pressure_collections, pages_given_back;
+static bool bookmarks;                   /* the write watch is on: pages can be sent out */
 static uint64_t last_gc_ns;
 static size_t released_seen;             /* residency: our own releases do not count */
 
@@ -88,7 +91,7 @@ static uint64_t mem_available(void)
 static void refresh_budget(void)
 {
     uint64_t avail = mem_available();
-    uint64_t heap = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
+    uint64_t heap = chunk_mapped_bytes() - (pages_released_count() + bookmark_pages_out) * PAGE_SIZE;
     uint64_t rss = resident_bytes();
     uint64_t nonheap = rss > heap ? rss - heap : 0;
     atomic_store(&budget, pressure_budget_rule(cgroup_limit(), nonheap, avail, heap));
@@ -132,14 +135,33 @@ static bool worth_collecting(void)
     return collect_allocated_since() >= chunk_mapped_bytes() / 4;
 }
 
+/* Heap lock held: while the process uses more than three quarters of what
+ * it may (its cgroup limit, else what it holds plus what is available),
+ * send the pages written least recently to swap, bookmarked (bookmark.h),
+ * rather than leave the choice to the kernel, whose victims the next full
+ * collection would read back. */
+static void evict_cold(void)
+{
+    if (!bookmarks)
+        return;
+    uint64_t rss = resident_bytes(), limit = cgroup_limit();
+    uint64_t room = limit ? limit : mem_available() + rss;
+    uint64_t keep = room / 4 * 3;
+    if (rss > keep)
+        bookmark_evict((size_t)((rss - keep) / PAGE_SIZE));
+}
+
+/* The heap's resident part: pages sent out do not count. */
+static size_t heap_resident(void) { return chunk_mapped_bytes() - bookmark_pages_out * PAGE_SIZE; }
+
 bool pressure_collect_before_growth(size_t extra)
 {
     size_t b = pressure_heap_budget();
-    size_t mapped = chunk_mapped_bytes();
-    if (!b || mapped + extra <= b || collect_disabled || !worth_collecting())
+    if (!b || heap_resident() + extra <= b || collect_disabled || !worth_collecting())
         return false;
     collect_locked(COLLECT_PRESSURE);
     blocks_sweep_all();
+    evict_cold();
     return true;
 }
 
@@ -163,6 +185,7 @@ static void on_notice(void)
         blocks_sweep_all();
         cool_heap();
     }
+    evict_cold();
     pages_given_back += pages_release_idle(UINT64_MAX);
     released_seen = pages_released_count();
     refresh_budget();
@@ -214,6 +237,7 @@ static void *notice_main(void *arg)
         if (tick) {
             heap_lock();
             refresh_budget();
+            evict_cold();
             heap_unlock();
         }
     }
@@ -258,6 +282,7 @@ void pressure_init(void)
 {
     if (!option(OPT_BOOKMARK))
         return;
+    bookmarks = watch_enable();
     refresh_budget();
     start();
 }

@@ -1,4 +1,5 @@
 #include "stats.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "lock.h"
 #include "mark.h"
@@ -140,6 +141,7 @@ void stats_fill(struct cogc_stats *s)
     s->dirty_pages_rescanned = total_rescanned;
     s->collection_major_faults = collection_faults;
     pressure_fill_stats(s);
+    bookmark_fill_stats(s);
     s->heap_bytes = chunk_mapped_bytes();
     s->heap_free_bytes = pages_free_count() * PAGE_SIZE;
     s->released_bytes = pages_released_count() * PAGE_SIZE;
@@ -199,7 +201,7 @@ static void summary(void)
     report_line("cogc: summary backend=%s collections=%llu minor=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f gc_major_faults=%llu "
                 "notices_psi=%llu notices_cgv1=%llu notices_cgv2=%llu notices_residency=%llu pressure_collections=%llu "
-                "pages_given_back=%llu heap_budget_mb=%.1f",
+                "pages_given_back=%llu heap_budget_mb=%.1f pages_evicted=%llu pages_out=%llu bookmarks=%llu",
                 s.dirty_backend, (unsigned long long)s.collections, (unsigned long long)s.minor_collections,
                 (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
@@ -207,7 +209,9 @@ static void summary(void)
                 (unsigned long long)s.collection_major_faults, (unsigned long long)s.notices_psi,
                 (unsigned long long)s.notices_cgroup_v1, (unsigned long long)s.notices_cgroup_v2,
                 (unsigned long long)s.notices_residency, (unsigned long long)s.pressure_collections,
-                (unsigned long long)s.pages_given_back, s.heap_budget_bytes / 1048576.0);
+                (unsigned long long)s.pages_given_back, s.heap_budget_bytes / 1048576.0,
+                (unsigned long long)s.pages_evicted, (unsigned long long)s.pages_out,
+                (unsigned long long)s.bookmarks_set);
 }
 
 void stats_init(void)

@@ -1,4 +1,5 @@
 #include "watch.h"
+#include "bookmark.h"
 #include "chunk.h"
 #include "mark.h"
 #include "os.h"
@@ -11,6 +12,7 @@
 
 static bool enabled;
 static size_t rescanned;
+static uint16_t epoch;   /* takes of the written pages so far: the pages' age stamps */
 
 /* Blocks handed to the allocator since the last collection (PF_YOUNG). */
 static struct {
@@ -43,6 +45,7 @@ bool watch_enable(void)
 }
 
 bool watch_enabled(void) { return enabled; }
+uint16_t watch_epoch(void) { return epoch; }
 
 static uintptr_t area_lo(const struct chunk *c) { return page_addr(c, c->first); }
 static size_t area_len(const struct chunk *c) { return c->size - (area_lo(c) - chunk_base(c)); }
@@ -93,6 +96,8 @@ static void on_dirty(void *ctx, void *addr, size_t len)
         if (!c)
             continue;
         size_t i = page_index(c, a);
+        c->age[i] = epoch;
+        bookmark_page_back(c, i);
         if (page_bit(c->watch, i) && !page_bit(c->rescan, i)) {
             page_set(c->rescan, i);
             rescanned++;
@@ -105,6 +110,7 @@ size_t watch_take_dirty(void)
     rescanned = 0;
     if (!enabled)
         return 0;
+    epoch++;
     if (tracking_take(on_dirty, NULL) < 0) {
         /* The backend lost track: every watched page counts as written. */
         report_warn("dirty-bit backend %s failed to report; rescanning every watched page",
@@ -113,6 +119,8 @@ size_t watch_take_dirty(void)
             for (size_t w = 0; w < page_words(c); w++) {
                 rescanned += (size_t)__builtin_popcountll(c->watch[w] & ~c->rescan[w]);
                 c->rescan[w] |= c->watch[w];
+                for (uint64_t out = c->watch[w] & c->evicted[w]; out; out &= out - 1)
+                    bookmark_page_back(c, w * 64 + (size_t)__builtin_ctzll(out));
             }
     }
     return rescanned;
@@ -185,7 +193,11 @@ static void on_preclean(void *ctx, void *addr, size_t len)
     size_t *pages = ctx;
     for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end; a += PAGE_SIZE) {
         struct chunk *c = chunk_of(a);
-        if (!c || !page_bit(c->watch, page_index(c, a)))
+        if (!c)
+            continue;
+        c->age[page_index(c, a)] = epoch;
+        bookmark_page_back(c, page_index(c, a));
+        if (!page_bit(c->watch, page_index(c, a)))
             continue;
         uintptr_t lo = 0, hi = 0;
         push_page(c, page_index(c, a), &lo, &hi);
@@ -282,8 +294,10 @@ static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
                 page_set(arm, i - lo);
             if (!w && was)
                 page_set(disarm, i - lo);
-            if (w && !was)
+            if (w && !was) {
                 page_set(c->watch, i);
+                c->age[i] = epoch;
+            }
             else if (!w && was)
                 page_clear(c->watch, i);
             page_clear(c->rescan, i);

@@ -25,6 +25,9 @@ struct page_desc;
  * backend cannot track the heap. */
 bool watch_enable(void);
 bool watch_enabled(void);
+/* Counts the takes of written pages: a page's age stamp (chunk.h) is the
+ * count when it was last reported written or became watched. */
+uint16_t watch_epoch(void);
 
 /* Chunk life cycle (called by chunk.c through tracking). */
 void watch_chunk_added(struct chunk *c);

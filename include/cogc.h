@@ -127,6 +127,17 @@ COGC_API void cogc_collect(void);
  * (or the old generation is not established yet). */
 COGC_API void cogc_collect_minor(void);
 
+/* Send up to `max_bytes` of old heap pages that the program has not written
+ * for the longest time (none written since the last collection) to swap
+ * now, bookmarking what they point to, so that collections do not read
+ * them back (docs/ARCHITECTURE.md, "Bookmarks").  COGC_BOOKMARK=1 does this
+ * by itself under memory pressure; a runtime that knows it goes idle may
+ * call it.  *sent (may be NULL): bytes sent.  Returns 0, or -1 with errno
+ * ENOTSUP when the heap is not watched for writes (needs COGC_BOOKMARK=1,
+ * generational or incremental collection), EBUSY while an incremental
+ * cycle marks, EDEADLK from a signal handler that interrupted cogc. */
+COGC_API int cogc_bookmark_evict(size_t max_bytes, size_t *sent);
+
 /* A system call is about to write into [p, p+len) of the heap (read(2),
  * recv(2), ... into a collected object).  Needed only with the mprotect
  * dirty-bit backend in generational or incremental mode, where such a
@@ -234,6 +245,10 @@ struct cogc_stats {
     uint64_t pages_given_back;   /* free pages released to the kernel after notices */
     uint64_t collection_major_faults; /* major page faults during collections (getrusage) */
     uint64_t heap_budget_bytes;  /* heap size the collector keeps within, 0 = none */
+    /* Bookmarks (COGC_BOOKMARK=1 or cogc_bookmark_evict). */
+    uint64_t pages_evicted;      /* heap pages the collector sent to swap (total) */
+    uint64_t pages_out;          /* of those, not written since (collections skip them) */
+    uint64_t bookmarks_set;      /* objects bookmarked from evicted pages (total) */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller

@@ -1,0 +1,302 @@
+#include "bookmark.h"
+#include "../include/cogc.h"
+#include "block.h"
+#include "incremental.h"
+#include "object.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+#include "vec.h"
+#include "watch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t bookmark_pages_out;
+static uint64_t pages_sent, bookmarks_set;
+static bool any_bookmark;
+static bool interior;
+static uint32_t phase = 1;   /* mark phases; 0 never names one */
+
+/* The target-page lists of the evicted pages, end to end; a page's list
+ * is dead once the page is back or freed, and the dead are squeezed out
+ * when they are the majority. */
+static struct {
+    uintptr_t *v;
+    size_t n, cap;
+} targets;
+static size_t targets_dead;
+
+static size_t granule_words(const struct chunk *c) { return (size_t)c->npages * GRANULES_PER_PAGE / 64; }
+static bool watched(const struct chunk *c, size_t i) { return (c->watch[i >> 6] >> (i & 63)) & 1; }
+
+/* ---- choosing and sending out victims ---------------------------------- */
+
+/* The target pages of the victim being scanned. */
+static uintptr_t found[PAGE_SIZE / sizeof(uintptr_t)];
+static size_t nfound;
+
+static void bookmark_target(uintptr_t v)
+{
+    struct object_ref o;
+    if (object_find(v, interior, &o) != OBJ_FOUND)
+        return;
+    size_t bit = granule_bit(o.chunk, o.start);
+    uint64_t m = (uint64_t)1 << (bit & 63);
+    if (!(o.chunk->bookmark[bit >> 6] & m)) {
+        o.chunk->bookmark[bit >> 6] |= m;
+        bookmarks_set++;
+        any_bookmark = true;
+    }
+    uintptr_t page = o.start & ~(uintptr_t)(PAGE_SIZE - 1);
+    if (!nfound || found[nfound - 1] != page)
+        found[nfound++] = page;
+}
+
+/* The program may be writing these words now: a word read before a store
+ * is covered by the write report that brings the page back. */
+static COGC_SCANS_FOREIGN_MEMORY void scan_words(uintptr_t lo, uintptr_t hi)
+{
+    for (const volatile uintptr_t *p = (const uintptr_t *)lo; (uintptr_t)p < hi; p++)
+        bookmark_target(*p);
+}
+
+/* Every word of page i that belongs to an object not on a free list (a
+ * free object holds only its link and tag).  Watched pages hold objects of
+ * the normal kind only. */
+static void scan_victim(struct chunk *c, size_t i)
+{
+    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
+    if (pd->state == PS_CONT)
+        pd = &c->pd[pd->head];
+    uintptr_t pa = page_addr(c, i), pe = pa + PAGE_SIZE;
+    if (pd->state == PS_LARGE) {
+        scan_words(pa, pe);
+        return;
+    }
+    if (pd->state != PS_SMALL)
+        return;
+    uintptr_t base = pd_addr(pd);
+    size_t size = pd->objsize;
+    for (size_t k = pa > base ? (pa - base) / size : 0; k < pd->nobjs; k++) {
+        uintptr_t obj = base + k * size;
+        if (obj >= pe)
+            break;
+        /* An object begun on a page already out is not read for its tag. */
+        bool head_out = obj < pa && bookmark_page_is_out(c, i - 1);
+        if (!head_out && is_free((const void *)obj))
+            continue;
+        scan_words(obj > pa ? obj : pa, obj + size < pe ? obj + size : pe);
+    }
+}
+
+static int cmp_uptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void squeeze_targets(void)
+{
+    size_t n = 0;
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        for (size_t i = c->first; i < c->npages; i++) {
+            if (!bookmark_page_is_out(c, i))
+                continue;
+            struct out_page *op = &c->out[i];
+            memmove(&targets.v[n], &targets.v[op->off], op->n * sizeof *targets.v);
+            op->off = (uint32_t)n;
+            n += op->n;
+        }
+    targets.n = n;
+    targets_dead = 0;
+}
+
+/* Scan page i and keep its list; false when there is no room for it. */
+static bool list_victim(struct chunk *c, size_t i)
+{
+    nfound = 0;
+    scan_victim(c, i);
+    qsort(found, nfound, sizeof *found, cmp_uptr);
+    size_t n = 0;
+    for (size_t k = 0; k < nfound; k++)
+        if (!n || found[n - 1] != found[k])
+            found[n++] = found[k];
+    if (targets_dead > targets.n / 2)
+        squeeze_targets();
+    if (targets.n + n > UINT32_MAX)
+        return false;
+    size_t off = targets.n;
+    for (size_t k = 0; k < n; k++)
+        if (!VEC_PUSH(targets, found[k])) {
+            targets.n = off;
+            return false;
+        }
+    c->out[i] = (struct out_page){.off = (uint32_t)off, .n = (uint32_t)n};
+    return true;
+}
+
+static bool candidate(const struct chunk *c, size_t i)
+{
+    return watched(c, i) && !bookmark_page_is_out(c, i);
+}
+
+#define AGES 256   /* collections since a page was last written, capped */
+
+static unsigned age_of(const struct chunk *c, size_t i, uint16_t now)
+{
+    unsigned a = (uint16_t)(now - c->age[i]);
+    return a < AGES ? a : AGES - 1;
+}
+
+/* Scan and list pages [from, to) of c, then send them out; returns the
+ * pages sent (fewer when memory for the lists ran out). */
+static size_t send_out(struct chunk *c, size_t from, size_t to)
+{
+    size_t i = from;
+    for (; i < to; i++) {
+        if (!list_victim(c, i))
+            break;
+        c->evicted[i >> 6] |= (uint64_t)1 << (i & 63);
+    }
+    if (i > from)
+        os_pageout((void *)page_addr(c, from), (i - from) * PAGE_SIZE);
+    bookmark_pages_out += i - from;
+    pages_sent += i - from;
+    return i - from;
+}
+
+size_t bookmark_evict(size_t want)
+{
+    if (!want || !watch_enabled() || incremental_marking())
+        return 0;
+    interior = option(OPT_INTERIOR) != 0;
+    uint16_t now = watch_epoch();
+    size_t hist[AGES] = {0};
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        for (size_t i = c->first; i < c->npages; i++)
+            if (candidate(c, i))
+                hist[age_of(c, i, now)]++;
+    /* Oldest first; pages written since the last collection stay. */
+    unsigned cut = AGES - 1;
+    size_t older = 0;
+    while (cut > 1 && older + hist[cut] < want)
+        older += hist[cut--];
+    size_t at_cut = want - older < hist[cut] ? want - older : hist[cut];
+    size_t sent = 0;
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        size_t run = 0;   /* first page of the run + 1; 0: none */
+        for (size_t i = c->first; i <= c->npages; i++) {
+            bool take = false;
+            if (i < c->npages && candidate(c, i)) {
+                unsigned a = age_of(c, i, now);
+                take = a > cut || (a == cut && a >= 1 && at_cut && at_cut--);
+            }
+            if (take) {
+                if (!run)
+                    run = i + 1;
+                continue;
+            }
+            if (run) {
+                size_t n = send_out(c, run - 1, i), asked = i - (run - 1);
+                sent += n;
+                run = 0;
+                if (n < asked) {
+                    report_warn("COGC_BOOKMARK: no memory for bookmark lists; %zu pages not sent out",
+                                want > sent ? want - sent : 0);
+                    return sent;
+                }
+            }
+        }
+    }
+    return sent;
+}
+
+/* ---- marking ------------------------------------------------------------- */
+
+void bookmark_begin_marking(void)
+{
+    phase = phase + 1 ? phase + 1 : 1;
+    if (bookmark_pages_out || !any_bookmark)
+        return;
+    for (struct chunk *c = chunk_list(); c; c = c->next)
+        for (size_t w = 0; w < granule_words(c); w++)
+            if (c->bookmark[w])
+                c->bookmark[w] = 0;
+    any_bookmark = false;
+    targets.n = targets_dead = 0;
+}
+
+void bookmark_reached(struct chunk *c, size_t i, void (*fn)(void *ctx, uintptr_t obj), void *ctx)
+{
+    struct out_page *op = &c->out[i];
+    if (atomic_exchange_explicit(&op->reached, phase, memory_order_relaxed) == phase)
+        return;
+    for (uint32_t k = 0; k < op->n; k++) {
+        uintptr_t page = targets.v[op->off + k];
+        struct chunk *t = chunk_of(page);
+        if (!t)
+            continue;
+        size_t g = granule_bit(t, page);
+        for (size_t w = g / 64; w < (g + GRANULES_PER_PAGE) / 64; w++)
+            for (uint64_t bits = t->bookmark[w]; bits; bits &= bits - 1)
+                fn(ctx, chunk_base(t) + ((w * 64 + (size_t)__builtin_ctzll(bits)) << GRANULE_SHIFT));
+    }
+}
+
+/* ---- coming back, freeing -------------------------------------------- */
+
+void bookmark_page_back(struct chunk *c, size_t i)
+{
+    uint64_t m = (uint64_t)1 << (i & 63);
+    if (c->evicted[i >> 6] & m) {
+        c->evicted[i >> 6] &= ~m;
+        bookmark_pages_out--;
+        targets_dead += c->out[i].n;
+    }
+}
+
+bool bookmark_block_is_out(const struct page_desc *b)
+{
+    const struct chunk *c = chunk_of_pd(b);
+    size_t first = pd_index(b), n = c->single ? c->npages - first : b->npages;
+    for (size_t i = first; i < first + n; i++)
+        if (bookmark_page_is_out(c, i))
+            return true;
+    return false;
+}
+
+/* Clear bits [from, to) of map, writing only words that hold one (the
+ * bookmark bitmaps are not populated until used). */
+static void clear_bits(uint64_t *map, size_t from, size_t to)
+{
+    for (size_t b = from; b < to;) {
+        size_t w = b >> 6, lo = b & 63, hi = to - (w << 6) < 64 ? to - (w << 6) : 64;
+        uint64_t m = (hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1);
+        if (map[w] & m)
+            map[w] &= ~m;
+        b = (w << 6) + hi;
+    }
+}
+
+bool bookmark_pages_freed(struct chunk *c, size_t i, size_t n)
+{
+    if (!bookmark_pages_out && !any_bookmark)
+        return false;
+    size_t out = 0;
+    for (size_t k = i; k < i + n; k++)
+        if (bookmark_page_is_out(c, k)) {
+            bookmark_page_back(c, k);
+            out++;
+        }
+    if (any_bookmark)
+        clear_bits(c->bookmark, i * GRANULES_PER_PAGE, (i + n) * GRANULES_PER_PAGE);
+    return out != 0;
+}
+
+void bookmark_fill_stats(struct cogc_stats *s)
+{
+    s->pages_evicted = pages_sent;
+    s->pages_out = bookmark_pages_out;
+    s->bookmarks_set = bookmarks_set;
+}
