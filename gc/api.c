@@ -391,7 +391,7 @@ COGC_API int cogc_bookmark_evict(size_t max_bytes, size_t *sent)
         errno = EBUSY;
         r = -1;
     } else {
-        size_t pages = bookmark_evict(max_bytes / PAGE_SIZE);
+        size_t pages = bookmark_evict(max_bytes / PAGE_SIZE, true);
         if (sent)
             *sent = pages * PAGE_SIZE;
     }

@@ -41,9 +41,11 @@ static inline bool bookmark_page_is_out(const struct chunk *c, size_t i)
 }
 
 /* Page out up to `pages` watched pages, those written least recently first
- * and none written in the last collection; the world may run.  Returns the
- * pages sent out; 0 when watching is off or an incremental cycle runs. */
-size_t bookmark_evict(size_t pages);
+ * (by the age stamps of watch.c); the world may run.  Heap lock held;
+ * with may_unlock (not from inside the allocator), released while each
+ * batch goes to the kernel.  Returns the pages sent out; 0 when watching is
+ * off or an incremental cycle runs. */
+size_t bookmark_evict(size_t pages, bool may_unlock);
 
 /* Page i of c was reported written: it is resident again (watch.c). */
 void bookmark_page_back(struct chunk *c, size_t i);
@@ -53,9 +55,11 @@ void bookmark_page_back(struct chunk *c, size_t i);
 void bookmark_begin_marking(void);
 
 /* A marker met page i of c out while scanning an object: the first time
- * in this phase, fn(ctx, obj) for every bookmarked object on the pages it
- * points into.  Any marker thread, concurrently. */
-void bookmark_reached(struct chunk *c, size_t i, void (*fn)(void *ctx, uintptr_t obj), void *ctx);
+ * in this phase, fn(ctx, t, j) for every page j of chunk t it points into
+ * whose bookmarked objects (t->bookmark) were not marked yet in this phase.
+ * Any marker thread, concurrently. */
+typedef void (*bookmark_page_fn)(void *ctx, struct chunk *t, size_t j);
+void bookmark_reached(struct chunk *c, size_t i, bookmark_page_fn fn, void *ctx);
 
 /* Pages [i, i + n) of c are being freed: their bookmarks go, and so do
  * their evicted bits.  Returns true when one of them was out (its swap

@@ -39,12 +39,14 @@ struct page_desc {
     struct page_desc *next, *prev;
 };
 
-/* A page the bookmarking layer sent out: where the pages its pointers
- * point into are listed (bookmark.c), and the last mark phase that reached
- * one of its objects. */
+/* Per page, for the bookmarking layer (bookmark.c): for a page sent out,
+ * where the pages its pointers point into are listed, and the last mark
+ * phase that reached one of its objects; for any page, the last phase that
+ * marked the bookmarked objects on it. */
 struct out_page {
     uint32_t off, n;
-    _Atomic uint32_t reached;
+    _Atomic uint32_t reached;    /* as a page out */
+    _Atomic uint32_t expanded;   /* as a target: its bookmarked objects marked */
 };
 
 struct chunk {

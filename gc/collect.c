@@ -10,6 +10,7 @@
 #include "options.h"
 #include "os.h"
 #include "pages.h"
+#include "pressure.h"
 #include "roots.h"
 #include "stats.h"
 #include "threads.h"
@@ -23,6 +24,7 @@
 #include <libunwind.h>
 
 static size_t since_last;      /* bytes handed out since the last collection */
+static size_t since_full;      /* ... between the last full collection and the last one */
 static size_t trigger;
 static size_t paced_at;         /* since_last at the last paced marking step */
 static uint64_t ncollections, nminor;
@@ -119,7 +121,7 @@ void collect_set_markers(unsigned n)
 void collect_set_automatic(bool on) { automatic = on; }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
-size_t collect_allocated_since(void) { return since_last; }
+size_t collect_allocated_since_full(void) { return since_full + since_last; }
 
 int collect_disabled;
 
@@ -220,6 +222,7 @@ static void verify_marks(const char *kind)
 static void finish_bookkeeping(struct gc_record *rec)
 {
     ncollections++;
+    since_full = rec->kind == PAUSE_MINOR ? since_full + since_last : 0;
     since_last = 0;
     rec->marked = rec->live;
     if (rec->kind == PAUSE_MINOR) {
@@ -376,4 +379,5 @@ void collect_locked(enum collect_reason why)
     }
     finish_bookkeeping(&rec);
     stats_collection_faults(stats_major_faults() - faults);
+    pressure_after_collection();
 }

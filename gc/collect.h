@@ -19,8 +19,8 @@ bool collector_ready(void);
 int collect_init(void);
 /* Heap lock held for all of these. */
 void collect_note_allocated(size_t bytes);
-/* Bytes handed out since the last collection. */
-size_t collect_allocated_since(void);
+/* Bytes handed out since the last full collection. */
+size_t collect_allocated_since_full(void);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);

@@ -26,6 +26,10 @@ size_t pressure_heap_budget(void);
  * allocation).  true: a collection ran, try the free pages again.  The
  * heap still grows past the budget when live data needs it. */
 bool pressure_collect_before_growth(size_t extra);
+/* Heap lock held, after every collection: with COGC_BOOKMARK=1, when the
+ * process uses most of what it may, ask the notice thread to send cold
+ * pages out. */
+void pressure_after_collection(void);
 /* Heap lock held, whatever COGC_BOOKMARK says: may a new chunk of `bytes`
  * be faulted in at once (COGC_POPULATE)?  Measured (GCBench depth 22 in a
  * 290 MiB cgroup v1 with zram swap): MADV_POPULATE_WRITE of new chunks

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, NPAUSE_KINDS };
+/* PAUSE_EVICT: an allocating thread sending cold pages to swap (bookmark.h)
+ * before it goes on; the other threads run unless they need the heap lock. */
+enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, NPAUSE_KINDS };
 
 struct gc_record {
     const char *reason;

@@ -128,7 +128,7 @@ COGC_API void cogc_collect(void);
 COGC_API void cogc_collect_minor(void);
 
 /* Send up to `max_bytes` of old heap pages that the program has not written
- * for the longest time (none written since the last collection) to swap
+ * for the longest time (as far as the last collections saw) to swap
  * now, bookmarking what they point to, so that collections do not read
  * them back (docs/ARCHITECTURE.md, "Bookmarks").  COGC_BOOKMARK=1 does this
  * by itself under memory pressure; a runtime that knows it goes idle may
