@@ -176,7 +176,13 @@ static void evict_cold(bool from_allocator)
             return;
     }
     uint64_t t0 = os_now_ns();
-    size_t want = (size_t)((rss - keep) / PAGE_SIZE), sent = bookmark_evict(want, !from_allocator);
+    size_t want = (size_t)((rss - keep) / PAGE_SIZE);
+    /* An allocating thread sends at most a chunk's worth per call (~15-25
+     * ms here): it is back at the next growth or collection, and the
+     * notice thread does the rest each second. */
+    if (from_allocator && want > CHUNK_SIZE / PAGE_SIZE)
+        want = CHUNK_SIZE / PAGE_SIZE;
+    size_t sent = bookmark_evict(want, !from_allocator);
     if (from_allocator && sent)
         stats_pause(PAUSE_EVICT, "pressure", os_now_ns() - t0, 0);
     if (option(OPT_STATS))
