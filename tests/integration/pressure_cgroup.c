@@ -3,8 +3,10 @@
  * no swap is on, torn down after).  The child builds a checked structure,
  * then memory outside the heap pushes the cgroup into reclaim while it
  * allocates garbage; notices must arrive, pressure collections must run,
- * and every object must still hold what was written (COGC_VERIFY=1 checks
- * the marks at each collection too).  Root only; skipped with a reason
+ * pages must be sent out with bookmarks; then some nodes are written (their
+ * pages come back) and collections run, and every object must still hold
+ * what was written (COGC_VERIFY=1 checks the marks at each collection too,
+ * reading evicted pages back).  Root only; skipped with a reason
  * otherwise.  Everything created is removed, on failure too. */
 #define _GNU_SOURCE
 #include <cogc.h>
@@ -112,7 +114,16 @@ static int child(void)
         }
         rounds++;
         cogc_get_stats(&s, sizeof s);
-    } while ((s.pressure_collections == 0 || rounds < 50) && now_s() < end);
+    } while ((s.pressure_collections == 0 || s.pages_evicted == 0 || rounds < 50) && now_s() < end);
+    /* Writes into pages that may be out: each brings its page back, and
+     * the collections below must rescan it. */
+    size_t k = 0;
+    for (struct node *n = head; n; n = n->next, k++)
+        if (k % 64 == 0)
+            n->check = expect(k);
+    cogc_collect_minor();
+    cogc_collect();
+    cogc_collect_minor();
     cogc_collect();
     size_t i = 0, bad = 0;
     for (struct node *n = head; n; n = n->next, i++)
@@ -120,12 +131,14 @@ static int child(void)
             bad++;
     cogc_get_stats(&s, sizeof s);
     printf("rounds=%u notices: psi=%llu cgroup-v1=%llu cgroup-v2=%llu residency=%llu; pressure collections=%llu "
-           "pages given back=%llu collections=%llu major faults in collections=%llu budget=%.1f MiB\n",
+           "pages given back=%llu collections=%llu major faults in collections=%llu budget=%.1f MiB; "
+           "pages sent out=%llu (still out %llu), bookmarks=%llu\n",
            rounds, (unsigned long long)s.notices_psi, (unsigned long long)s.notices_cgroup_v1,
            (unsigned long long)s.notices_cgroup_v2, (unsigned long long)s.notices_residency,
            (unsigned long long)s.pressure_collections, (unsigned long long)s.pages_given_back,
            (unsigned long long)s.collections, (unsigned long long)s.collection_major_faults,
-           s.heap_budget_bytes / 1048576.0);
+           s.heap_budget_bytes / 1048576.0, (unsigned long long)s.pages_evicted,
+           (unsigned long long)s.pages_out, (unsigned long long)s.bookmarks_set);
     int rc = 0;
     if (i != LIVE_NODES || bad) {
         fprintf(stderr, "FAIL: %zu nodes reachable (want %d), %zu hold wrong values\n", i, LIVE_NODES, bad);
@@ -134,6 +147,10 @@ static int child(void)
     if (s.notices_psi + s.notices_cgroup_v1 + s.notices_cgroup_v2 + s.notices_residency == 0 ||
         s.pressure_collections == 0) {
         fprintf(stderr, "FAIL: no memory-pressure notice led to a collection in 30 s\n");
+        rc = 1;
+    }
+    if (s.pages_evicted == 0) {
+        fprintf(stderr, "FAIL: no page was sent out with bookmarks although the process ran at its limit\n");
         rc = 1;
     }
     if (s.heap_budget_bytes == 0 || s.heap_budget_bytes > ((size_t)LIMIT_MB << 20)) {
