@@ -352,6 +352,23 @@ COGC_API size_t cogc_get_min_trigger(void)
     return (size_t)option(OPT_MIN_TRIGGER);
 }
 
+COGC_API int cogc_set_free_space_divisor(unsigned divisor)
+{
+    options_init();
+    if (divisor > (uint64_t)option_table[OPT_FREE_SPACE_DIVISOR].max) {
+        errno = EINVAL;
+        return -1;
+    }
+    option_set(OPT_FREE_SPACE_DIVISOR, divisor);
+    return 0;
+}
+
+COGC_API unsigned cogc_get_free_space_divisor(void)
+{
+    options_init();
+    return (unsigned)option(OPT_FREE_SPACE_DIVISOR);
+}
+
 COGC_API unsigned cogc_get_growth(void)
 {
     options_init();

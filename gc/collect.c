@@ -73,6 +73,14 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
 static void set_trigger(uint64_t live)
 {
     size_t t = (size_t)(live * (uint64_t)option(OPT_GROWTH) / 100);
+    /* COGC_FREE_SPACE_DIVISOR: while the heap is large for what lives
+     * (after a peak), space collections by its size, as bdwgc does. */
+    size_t divisor = (size_t)option(OPT_FREE_SPACE_DIVISOR);
+    if (divisor) {
+        size_t heap = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
+        if (heap / divisor > t)
+            t = heap / divisor;
+    }
     if (!nursery)
         nursery = min_trigger();
     /* A minor collection's cost grows with the young bytes that survive,

@@ -62,6 +62,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "debug allocator: redzones, freed-object poisoning, reports with backtraces"},
     [OPT_DEBUG_ON_ERROR] = {"COGC_DEBUG_ON_ERROR", OPT_CHOICE, DEBUG_ON_ERROR_ABORT, 0, 1, debug_on_error_names,
                           "what a debug allocator report does after printing"},
+    [OPT_FREE_SPACE_DIVISOR] = {"COGC_FREE_SPACE_DIVISOR", OPT_UINT, 0, 0, 1000, NULL,
+                          "full collections also wait for heap size / this many bytes allocated, 0 = off"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -32,6 +32,7 @@ enum option_id {
     OPT_BOOKMARK,
     OPT_DEBUG,
     OPT_DEBUG_ON_ERROR,
+    OPT_FREE_SPACE_DIVISOR,
     OPT_COUNT
 };
 

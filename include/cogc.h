@@ -276,6 +276,15 @@ COGC_API unsigned cogc_get_growth(void);
 COGC_API int cogc_set_min_trigger(size_t bytes);
 COGC_API size_t cogc_get_min_trigger(void);
 
+/* Full collections also wait until heap size / divisor bytes were
+ * allocated (COGC_FREE_SPACE_DIVISOR; 0, the default, turns this off;
+ * 1..1000): a heap grown at a peak of live data then spaces collections by
+ * its size, as bdwgc's free-space divisor does (libgc.so.1 uses 3).
+ * Takes effect from the next collection.  Returns 0, or -1 with EINVAL
+ * above 1000. */
+COGC_API int cogc_set_free_space_divisor(unsigned divisor);
+COGC_API unsigned cogc_get_free_space_divisor(void);
+
 /* Recognise pointers into the middle of objects (1, default) or only to
  * their first byte (0).  Takes effect at the next collection. */
 COGC_API void cogc_set_interior_pointers(int on);

@@ -46,6 +46,7 @@ static void on_collect(void)
     GC_start_callback_proc cb = start_cb;
     if (cb)
         cb();
+    shim_collection_event();
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -93,6 +94,34 @@ GC_API GC_oom_func GC_CALL GC_get_oom_fn(void) { return GC_oom_fn; }
 
 /* ---- initialisation ---------------------------------------------------- */
 
+/* bdwgc lets about 2 x (heap in use) / d bytes be allocated between
+ * collections (it counts the pointer-containing heap twice); cogc's
+ * COGC_FREE_SPACE_DIVISOR counts the heap once: d becomes (d + 1) / 2
+ * (3, the default, becomes 2).  0 turns it off; above 2000 is 1000. */
+static void apply_divisor(GC_word d)
+{
+    cogc_set_free_space_divisor(d > 2000 ? 1000 : (unsigned)(d + 1) / 2);
+}
+
+/* COGC_FREE_SPACE_DIVISOR, when set, is cogc's to apply; else bdwgc's
+ * GC_FREE_SPACE_DIVISOR, else GC_free_space_divisor (3 unless the program
+ * changed it before initialising). */
+static void set_divisor_from_environment(void)
+{
+    if (getenv("COGC_FREE_SPACE_DIVISOR"))
+        return;
+    const char *v = getenv("GC_FREE_SPACE_DIVISOR");
+    if (v && *v) {
+        char *end;
+        unsigned long n = strtoul(v, &end, 10);
+        if (*end || n < 1)
+            fprintf(stderr, "GC Warning: GC_FREE_SPACE_DIVISOR=%s is not a positive number; ignored\n", v);
+        else
+            GC_free_space_divisor = n;
+    }
+    apply_divisor(GC_free_space_divisor);
+}
+
 void shim_init(void)
 {
     pthread_mutex_lock(&init_lock);
@@ -110,6 +139,7 @@ void shim_init(void)
             else
                 cogc_set_markers((unsigned)n);
         }
+        set_divisor_from_environment();
         if (GC_finalize_on_demand)
             cogc_set_finalize_on_demand(1);
         if (GC_finalizer_notifier)
@@ -326,7 +356,11 @@ GC_API void GC_CALL GC_set_dont_expand(int on) { GC_dont_expand = on; }
 GC_API int GC_CALL GC_get_dont_expand(void) { return GC_dont_expand; }
 GC_API void GC_CALL GC_set_no_dls(int on) { GC_no_dls = on; }
 GC_API int GC_CALL GC_get_no_dls(void) { return GC_no_dls; }
-GC_API void GC_CALL GC_set_free_space_divisor(GC_word d) { GC_free_space_divisor = d; }
+GC_API void GC_CALL GC_set_free_space_divisor(GC_word d)
+{
+    GC_free_space_divisor = d;
+    apply_divisor(d);
+}
 GC_API GC_word GC_CALL GC_get_free_space_divisor(void) { return GC_free_space_divisor; }
 GC_API void GC_CALL GC_set_max_retries(GC_word n) { GC_max_retries = n; }
 GC_API GC_word GC_CALL GC_get_max_retries(void) { return GC_max_retries; }
@@ -350,7 +384,7 @@ GC_API void GC_CALL GC_set_max_prior_attempts(int n) { max_prior = n; }
 GC_API int GC_CALL GC_get_max_prior_attempts(void) { return max_prior; }
 GC_API void GC_CALL GC_set_manual_vdb_allowed(int on) { manual_vdb = on; }
 GC_API int GC_CALL GC_get_manual_vdb_allowed(void) { return manual_vdb; }
-GC_API int GC_CALL GC_get_allocd_bytes_per_finalizer(void) { return 10000; }
+
 GC_API void GC_CALL GC_set_markers_count(unsigned n) { cogc_set_markers(n); }
 GC_API int GC_CALL GC_get_parallel(void) { return stats().markers > 1; }
 

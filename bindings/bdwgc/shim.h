@@ -12,6 +12,8 @@
 #include <cogc.h>
 
 extern int shim_ready;
+/* compat.c: the program's GC_set_on_collection_event procedure. */
+void shim_collection_event(void);
 void shim_init(void);
 static inline void shim_ensure(void)
 {

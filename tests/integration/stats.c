@@ -129,6 +129,41 @@ START_TEST(test_min_trigger_setting)
 }
 END_TEST
 
+/* A heap grown at a peak of live data, then mostly free: with a divisor,
+ * collections wait for heap size / divisor bytes, not 8 MiB. */
+TU_NOINLINE static void grow_then_drop(void)
+{
+    struct tu_node *peak = tu_list_make(1000000, 11);   /* 64 MB */
+    ck_assert_ptr_nonnull(peak);
+    peak = NULL;
+}
+
+START_TEST(test_free_space_divisor_setting)
+{
+    ck_assert_uint_eq(cogc_get_free_space_divisor(), 0);   /* native default: off */
+    ck_assert_int_eq(cogc_set_free_space_divisor(1001), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    grow_then_drop();
+    tu_clear_stack();
+    cogc_collect();
+    struct cogc_stats s = tu_stats();
+    uint64_t heap = s.heap_bytes - s.released_bytes;
+    ck_assert_uint_ge(heap, 48u << 20);
+    uint64_t garbage = heap / 2;   /* over the 8 MiB trigger, under heap / 1 */
+    ck_assert_int_eq(cogc_set_free_space_divisor(1), 0);
+    ck_assert_uint_eq(cogc_get_free_space_divisor(), 1);
+    cogc_collect();   /* the trigger is recomputed at a collection */
+    uint64_t before = tu_stats().collections;
+    tu_churn(64, garbage / 64);
+    ck_assert_uint_eq(tu_stats().collections, before);
+    ck_assert_int_eq(cogc_set_free_space_divisor(0), 0);
+    cogc_collect();
+    before = tu_stats().collections;
+    tu_churn(64, garbage / 64);
+    ck_assert_uint_gt(tu_stats().collections, before);
+}
+END_TEST
+
 START_TEST(test_markers_setting)
 {
     /* Enough live data for parallel marking: a collection expected to mark
@@ -284,6 +319,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_pause_times);
     tcase_add_test(tc, test_markers_setting);
     tcase_add_test(tc, test_min_trigger_setting);
+    tcase_add_test(tc, test_free_space_divisor_setting);
     tcase_add_test(tc, test_threads_count);
     tcase_add_test(tc, test_short_struct);
     tcase_add_test(tc, test_stats_env_output);

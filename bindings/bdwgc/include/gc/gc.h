@@ -214,7 +214,53 @@ GC_API void GC_CALL GC_set_markers_count(unsigned);
 GC_API int GC_CALL GC_get_parallel(void);
 GC_API void GC_CALL GC_set_manual_vdb_allowed(int);
 GC_API int GC_CALL GC_get_manual_vdb_allowed(void);
-GC_API int GC_CALL GC_get_allocd_bytes_per_finalizer(void);
+GC_API void GC_CALL GC_set_allocd_bytes_per_finalizer(GC_word);
+GC_API GC_word GC_CALL GC_get_allocd_bytes_per_finalizer(void);
+struct GC_timeval_s {
+    unsigned long tv_ms;   /* milliseconds */
+    unsigned long tv_nsec; /* and nanoseconds (< 1000000) */
+};
+GC_API void GC_CALL GC_set_time_limit_tv(struct GC_timeval_s);
+GC_API struct GC_timeval_s GC_CALL GC_get_time_limit_tv(void);
+/* Requested-to-allocated size for small requests; (size_t)-1 beyond. */
+GC_API size_t GC_CALL GC_get_size_map_at(int i);
+#define GC_PROTECTS_NONE 0
+#define GC_PROTECTS_POINTER_HEAP 1
+#define GC_PROTECTS_PTRFREE_HEAP 2
+#define GC_PROTECTS_STATIC_DATA 4
+#define GC_PROTECTS_STACK 8
+/* GC_PROTECTS_NONE: cogc never write-protects the heap. */
+GC_API int GC_CALL GC_incremental_protection_needs(void);
+GC_API void GC_CALL GC_set_log_fd(int);
+
+/* ---- Events (cogc reports GC_EVENT_START only: docs/bdwgc.md) -------- */
+typedef enum {
+    GC_EVENT_START,
+    GC_EVENT_MARK_START,
+    GC_EVENT_MARK_END,
+    GC_EVENT_RECLAIM_START,
+    GC_EVENT_RECLAIM_END,
+    GC_EVENT_END,
+    GC_EVENT_PRE_STOP_WORLD,
+    GC_EVENT_POST_STOP_WORLD,
+    GC_EVENT_PRE_START_WORLD,
+    GC_EVENT_POST_START_WORLD,
+    GC_EVENT_THREAD_SUSPENDED,
+    GC_EVENT_THREAD_UNSUSPENDED
+} GC_EventType;
+typedef void(GC_CALLBACK *GC_on_collection_event_proc)(GC_EventType);
+GC_API void GC_CALL GC_set_on_collection_event(GC_on_collection_event_proc);
+GC_API GC_on_collection_event_proc GC_CALL GC_get_on_collection_event(void);
+typedef void(GC_CALLBACK *GC_on_thread_event_proc)(GC_EventType, void *thread_id);
+GC_API void GC_CALL GC_set_on_thread_event(GC_on_thread_event_proc);
+GC_API GC_on_thread_event_proc GC_CALL GC_get_on_thread_event(void);
+typedef void(GC_CALLBACK *GC_on_heap_resize_proc)(GC_word new_size);
+GC_API GC_on_heap_resize_proc GC_on_heap_resize;
+GC_API void GC_CALL GC_set_on_heap_resize(GC_on_heap_resize_proc);
+GC_API GC_on_heap_resize_proc GC_CALL GC_get_on_heap_resize(void);
+typedef void(GC_CALLBACK *GC_await_finalize_proc)(void *obj);
+GC_API void GC_CALL GC_set_await_finalize_proc(GC_await_finalize_proc);
+GC_API GC_await_finalize_proc GC_CALL GC_get_await_finalize_proc(void);
 
 typedef void *(GC_CALLBACK *GC_oom_func)(size_t);
 GC_API void GC_CALL GC_set_oom_fn(GC_oom_func) GC_ATTR_NONNULL(1);
@@ -292,6 +338,13 @@ GC_API void GC_CALL GC_set_thr_restart_signal(int);
 GC_API void GC_CALL GC_atfork_prepare(void);
 GC_API void GC_CALL GC_atfork_parent(void);
 GC_API void GC_CALL GC_atfork_child(void);
+/* Accepted and ignored: a thread's stack is scanned from its stack pointer. */
+GC_API void GC_CALL GC_register_altstack(void *stack, GC_word stack_size, void *altstack, GC_word altstack_size);
+
+/* ---- Pointer checks' failure procedures (cogc's checks never fail) --- */
+GC_API void(GC_CALLBACK *GC_same_obj_print_proc)(void *p, void *q);
+GC_API void(GC_CALLBACK *GC_is_valid_displacement_print_proc)(void *p);
+GC_API void(GC_CALLBACK *GC_is_visible_print_proc)(void *p);
 
 #ifdef __cplusplus
 }

@@ -91,6 +91,17 @@ typedef void(GC_CALLBACK *GC_push_other_roots_proc)(void);
 GC_API void GC_CALL GC_set_push_other_roots(GC_push_other_roots_proc);
 GC_API GC_push_other_roots_proc GC_CALL GC_get_push_other_roots(void);
 
+/* Always 0: no debugging header precedes an object. */
+GC_API const size_t GC_debug_header_size;
+/* GC_size(p) in *psize; GC_I_NORMAL for any heap object, -1 otherwise. */
+GC_API int GC_CALL GC_get_kind_and_size(const void *p, size_t *psize) GC_ATTR_NONNULL(1);
+#define GC_TYPE_DESCR_LEN 40
+typedef void(GC_CALLBACK *GC_describe_type_fn)(void *p, char *out_buf);
+/* Stored (cogc prints no objects). */
+GC_API void GC_CALL GC_register_describe_type_fn(int kind, GC_describe_type_fn);
+/* Always 0: cogc registers no temporary roots. */
+GC_API int GC_CALL GC_is_tmp_root(void *p);
+
 #ifdef __cplusplus
 }
 #endif
