@@ -21,8 +21,12 @@
  * same addresses, and tells the parent, which thaws.  The child's first
  * collect reports everything.  The handlers are registered by a
  * constructor, before the collector's own: the child's runs first, before
- * anything in the child writes to the heap.  A fork that bypasses
- * pthread_atfork (a raw clone system call) shares the heap. */
+ * anything in the child writes to the heap.  A child that cannot get its
+ * copy (no descriptor left, the copy failed, the remap failed) must not
+ * go on sharing the parent's pages: it reports "cogc: fatal:" with the
+ * step and errno and aborts.  A fork that bypasses pthread_atfork (a raw
+ * clone system call) is caught by the module: the child's mappings refuse
+ * access (SIGBUS), see docs/kmod.md. */
 #define _GNU_SOURCE
 #include "dirty_impl.h"
 #include "kmod/cogc_dev.h"
@@ -186,16 +190,27 @@ static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static int fork_pipe[2] = {-1, -1};
 static bool fork_frozen;
 
+/* What prepare could not do, for the child's report (0: nothing failed
+ * or nothing to do). */
+static const char *fork_failed_step;
+static int fork_failed_errno;
+
 static void before_fork(void)
 {
     pthread_mutex_lock(&fork_lock);
     fork_frozen = false;
+    fork_failed_step = NULL;
     if (fd < 0 || owner != getpid())
         return;
-    if (pipe2(fork_pipe, O_CLOEXEC) != 0)
+    if (pipe2(fork_pipe, O_CLOEXEC) != 0) {
+        fork_failed_step = "pipe2";
+        fork_failed_errno = errno;
         return;
+    }
     fork_frozen = ioctl(fd, COGC_IOC_FORK_PREPARE) == 0;
     if (!fork_frozen) {
+        fork_failed_step = "COGC_IOC_FORK_PREPARE";
+        fork_failed_errno = errno;
         close(fork_pipe[0]);
         close(fork_pipe[1]);
     }
@@ -221,22 +236,49 @@ static int remap_cb(void *c, uintptr_t s, uintptr_t e, int prot, uint64_t off)
     return mmap((void *)s, e - s, prot, MAP_SHARED | MAP_FIXED, nf, (off_t)off) == MAP_FAILED ? -1 : 0;
 }
 
+/* The child could not get a heap of its own: with the parent's pages it
+ * would write the parent's heap.  Only async-signal-safe calls here (a
+ * fork child of a threaded program). */
+__attribute__((noreturn)) static void child_fatal(const char *step, int err)
+{
+    char num[16], *p = num + sizeof num;
+    unsigned e = err > 0 ? (unsigned)err : 0;
+    *--p = 0;
+    do
+        *--p = (char)('0' + e % 10);
+    while ((e /= 10) > 0);
+    const char *name = strerrorname_np(err);
+    const char *parts[] = {"cogc: fatal: gcdev: the fork child cannot get its own copy of the heap (", step,
+                           ": ", name ? name : "?", ", errno ", p, "); it would share the parent's pages\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        ssize_t w = write(STDERR_FILENO, parts[i], strlen(parts[i]));
+        (void)w;
+    }
+    abort();
+}
+
 /* Child: a context of our own with a copy of the pages, at the same
- * addresses.  On failure the child keeps sharing the parent's pages and
- * all later backend calls fail (fd = -1). */
+ * addresses; on any failure child_fatal. */
 static void after_fork_child(void)
 {
+    if (!fork_frozen && fork_failed_step)
+        child_fatal(fork_failed_step, fork_failed_errno);
     if (fork_frozen) {
+        const char *step = "open " DEV_PATH;
         int nf = open(DEV_PATH, O_RDWR | O_CLOEXEC);
         struct shm_id id;
-        bool ok = nf >= 0 && ioctl(nf, COGC_IOC_CLONE, fd) == 0 && dev_ino(nf, &id) == 0;
-        if (ok)
-            ok = maps_each(remap_cb, &nf) == 0;
+        bool ok = nf >= 0;
+        if (ok && !(ok = ioctl(nf, COGC_IOC_CLONE, fd) == 0))
+            step = "COGC_IOC_CLONE";
+        if (ok && !(ok = dev_ino(nf, &id) == 0))
+            step = "COGC_IOC_STATS";
+        if (ok && !(ok = maps_each(remap_cb, &nf) == 0))
+            step = "mmap over the heap";
+        if (!ok)
+            child_fatal(step, errno);
         close(fd);
-        fd = ok ? nf : -1;
-        if (!ok && nf >= 0)
-            close(nf);
-        shm = ok ? id : (struct shm_id){0};
+        fd = nf;
+        shm = id;
         owner = getpid();
         DIRTY_REG_FOREACH(&reg, r)
         {

@@ -9,10 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-extern const struct notice_source notice_psi, notice_psi_cgroup, notice_cgv1, notice_cgv2, notice_residency;
+extern const struct notice_source notice_psi, notice_psi_cgroup, notice_cgv1, notice_cgv2, notice_gcdev,
+    notice_residency;
 
 const struct notice_source *const notice_sources[] = {
-    &notice_psi, &notice_psi_cgroup, &notice_cgv1, &notice_cgv2, &notice_residency, NULL,
+    &notice_psi, &notice_psi_cgroup, &notice_cgv1, &notice_cgv2, &notice_gcdev, &notice_residency, NULL,
 };
 
 const struct notice_source *notice_find(const char *name)

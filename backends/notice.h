@@ -40,7 +40,7 @@ struct notice_config {
 };
 
 struct notice_source {
-    const char *name;          /* "psi", "psi-cgroup", "cgroup-v1", "cgroup-v2", "residency" */
+    const char *name;          /* "psi", "psi-cgroup", "cgroup-v1", "cgroup-v2", "gcdev", "residency" */
     /* Usable here?  0 yes; -1 no, with a one-line reason starting with
      * "<name>: " in why[len].  Side-effect free apart from short probes. */
     int (*probe)(char *why, size_t len);

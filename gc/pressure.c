@@ -365,6 +365,7 @@ void pressure_fill_stats(struct cogc_stats *s)
     s->notices_cgroup_v1 = count_of("cgroup-v1");
     s->notices_cgroup_v2 = count_of("cgroup-v2");
     s->notices_residency = count_of("residency");
+    s->notices_gcdev = count_of("gcdev");
     s->pressure_collections = pressure_collections;
     s->pages_given_back = pages_given_back;
     s->heap_budget_bytes = pressure_heap_budget();

@@ -249,6 +249,7 @@ struct cogc_stats {
     uint64_t pages_evicted;      /* heap pages the collector sent to swap (total) */
     uint64_t pages_out;          /* of those, not written since (collections skip them) */
     uint64_t bookmarks_set;      /* objects bookmarked from evicted pages (total) */
+    uint64_t notices_gcdev;      /* /dev/cogc shrinker notices (the kernel module) */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller

@@ -19,11 +19,18 @@
  * unlocks.  A write racing with read is therefore either already in the
  * page when read returns it, or faults again and is recorded for the next
  * read; never lost.
+ *
+ * Mappings: every vma of a context has a record (struct cogc_vma, its
+ * vm_private_data) on the context's list, so that munmap can free the
+ * pages no other mapping maps.  Lock order: mmap_lock, maps_lock,
+ * i_mmap_rwsem and folio locks.  ctx->lock is never taken under mmap_lock
+ * (read holds it across copy_to_user).
  */
 #include <linux/fs.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/kref.h>
+#include <linux/list.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -34,6 +41,8 @@
 #include <linux/rmap.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
+#include <linux/shrinker.h>
+#include <linux/spinlock.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
@@ -45,8 +54,18 @@
 #define COGC_MAX_PAGES (COGC_MAX_BYTES >> PAGE_SHIFT)
 #define COGC_READ_RUNS 4096
 
+struct cogc_ctx;
+
+/* One mapping of a context: vm_private_data of its vma. */
+struct cogc_vma {
+	struct list_head node;		/* ctx->maps, under ctx->maps_lock */
+	struct vm_area_struct *vma;
+	struct cogc_ctx *ctx;
+};
+
 struct cogc_ctx {
 	struct kref ref;
+	struct list_head node;		/* cogc_ctxs while the file is open */
 	struct file *shm;
 	const struct vm_operations_struct *shm_ops;
 	struct xarray dirty;		/* pgoff -> xa_mk_value(1) */
@@ -63,7 +82,30 @@ struct cogc_ctx {
 	bool frozen;
 	struct mm_struct *frozen_mm;	/* compared only: whose writes wait */
 	atomic64_t faults, reported, protected, limit_hits;
+	/* Mappings.  A record that could not be allocated leaves maps_lost
+	 * set: munmap frees nothing any more (the pages wait for the last
+	 * close), and that vma points at the spare record. */
+	struct mutex maps_lock;
+	struct list_head maps;
+	bool maps_lost;
+	struct cogc_vma spare;
+	/* Forks that did not go through FORK_PREPARE (raw clone). */
+	atomic64_t raw_forks;
+	struct mm_struct *raw_fork_mm;	/* compared only */
+	/* The kernel's reclaim ran our shrinker: POLLPRI until RECLAIMS. */
+	atomic64_t reclaims, reclaims_unread;
+	atomic_t reclaim_pending;
 };
+
+/* Test only: the next fail_clone COGC_IOC_CLONE calls fail with ENOMEM
+ * (a fork child that cannot copy the heap; tests/kernel). */
+static int fail_clone;
+module_param(fail_clone, int, 0600);
+MODULE_PARM_DESC(fail_clone, "test only: make the next N COGC_IOC_CLONE calls fail with ENOMEM");
+
+/* Open contexts, for the shrinker. */
+static LIST_HEAD(cogc_ctxs);
+static DEFINE_SPINLOCK(cogc_ctxs_lock);
 
 static const struct file_operations cogc_fops;
 
@@ -200,11 +242,84 @@ static void cogc_freeze(struct cogc_ctx *ctx, struct mm_struct *mm)
 	cogc_protect(ctx, 0, COGC_MAX_PAGES);
 }
 
+static const struct vm_operations_struct cogc_vm_ops, cogc_refused_vm_ops;
+
+/* Give vma a record of its own on ctx's list (vm_private_data). */
+static void cogc_vma_track(struct cogc_ctx *ctx, struct vm_area_struct *vma)
+{
+	struct cogc_vma *rec = kmalloc(sizeof(*rec), GFP_KERNEL);
+
+	mutex_lock(&ctx->maps_lock);
+	if (rec) {
+		rec->vma = vma;
+		rec->ctx = ctx;
+		list_add(&rec->node, &ctx->maps);
+	} else {
+		ctx->maps_lost = true;
+		rec = &ctx->spare;
+	}
+	vma->vm_private_data = rec;
+	mutex_unlock(&ctx->maps_lock);
+}
+
+/*
+ * Free the pages of [start, end) that no mapping on the list maps (a
+ * refused mapping cannot reach its pages: it does not count).  maps_lock
+ * held; the bounds of the other vmas are stable under the mapping's
+ * i_mmap_rwsem, which every split and resize of a file vma holds.
+ */
+static void cogc_release_unmapped(struct cogc_ctx *ctx, pgoff_t start, pgoff_t end)
+{
+	struct address_space *mapping = ctx->shm->f_mapping;
+	struct cogc_vma *rec;
+	pgoff_t at = start, next, s, e;
+	unsigned long idx;
+	void *entry;
+	bool covered;
+
+	while (at < end) {
+		/* covered: skip to the end of the mappings that cover `at`;
+		 * else free up to the next mapping's start */
+		i_mmap_lock_read(mapping);
+		covered = false;
+		next = end;
+		list_for_each_entry(rec, &ctx->maps, node) {
+			if (rec->vma->vm_ops == &cogc_refused_vm_ops)
+				continue;
+			s = rec->vma->vm_pgoff;
+			e = s + vma_pages(rec->vma);
+			if (s <= at && at < e) {
+				if (!covered || e > next)
+					next = e;
+				covered = true;
+			} else if (!covered && s > at && s < next) {
+				next = s;
+			}
+		}
+		i_mmap_unlock_read(mapping);
+		if (next > end)
+			next = end;
+		if (!covered) {
+			shmem_truncate_range(file_inode(ctx->shm), (loff_t)at << PAGE_SHIFT,
+					     ((loff_t)next << PAGE_SHIFT) - 1);
+			cogc_forget(ctx, at, next);
+			xa_for_each_range(&ctx->unwatched, idx, entry, at, next - 1)
+				xa_erase(&ctx->unwatched, idx);
+		}
+		at = next;
+		cond_resched();
+	}
+}
+
 static void cogc_vm_open(struct vm_area_struct *vma)
 {
-	struct cogc_ctx *ctx = vma->vm_private_data;
+	struct cogc_vma *from = vma->vm_private_data;
+	struct cogc_ctx *ctx = from->ctx;
 
 	kref_get(&ctx->ref);
+	cogc_vma_track(ctx, vma);
+	if (vma->vm_mm == current->mm)
+		return;		/* a split, or mremap's copy */
 	/*
 	 * fork (dup_mmap) copies the vma into the child's mm, in the parent,
 	 * with the parent's mmap_lock held for writing: no write fault of
@@ -213,19 +328,52 @@ static void cogc_vm_open(struct vm_area_struct *vma)
 	 * pages (THAW).  Not ctx->lock: read() holds it across copy_to_user,
 	 * which may take mmap_lock.
 	 */
-	if (vma->vm_mm != current->mm && READ_ONCE(ctx->fork_armed) &&
-	    atomic_cmpxchg(&ctx->freezing, 0, 1) == 0)
-		cogc_freeze(ctx, current->mm);
+	if (READ_ONCE(ctx->fork_armed)) {
+		if (atomic_cmpxchg(&ctx->freezing, 0, 1) == 0)
+			cogc_freeze(ctx, current->mm);
+		return;
+	}
+	/*
+	 * A fork nobody prepared (a raw clone system call, bypassing
+	 * pthread_atfork): the child's mapping would write the parent's
+	 * pages.  It refuses every access instead (SIGBUS).  fork copies no
+	 * page table entries of a shared file mapping, so every access of
+	 * the child comes to cogc_refused_fault.
+	 */
+	vma->vm_ops = &cogc_refused_vm_ops;
+	if (xchg(&ctx->raw_fork_mm, vma->vm_mm) != vma->vm_mm) {
+		atomic64_inc(&ctx->raw_forks);
+		pr_notice_ratelimited("cogc: %s[%d] forked without COGC_IOC_FORK_PREPARE: the child's mappings of /dev/cogc refuse access (SIGBUS)\n",
+				      current->comm, task_pid_nr(current));
+	}
 }
 
 static void cogc_vm_close(struct vm_area_struct *vma)
 {
-	cogc_ctx_put(vma->vm_private_data);
+	struct cogc_vma *rec = vma->vm_private_data;
+	struct cogc_ctx *ctx = rec->ctx;
+
+	/* munmap (or exit): the pages nobody else maps go now, not at the
+	 * last close. */
+	mutex_lock(&ctx->maps_lock);
+	if (rec != &ctx->spare) {
+		list_del(&rec->node);
+		if (!ctx->maps_lost && vma->vm_end > vma->vm_start)
+			cogc_release_unmapped(ctx, vma->vm_pgoff, vma->vm_pgoff + vma_pages(vma));
+		kfree(rec);
+	}
+	mutex_unlock(&ctx->maps_lock);
+	cogc_ctx_put(ctx);
+}
+
+static vm_fault_t cogc_refused_fault(struct vm_fault *vmf)
+{
+	return VM_FAULT_SIGBUS;
 }
 
 static vm_fault_t cogc_fault(struct vm_fault *vmf)
 {
-	struct cogc_ctx *ctx = vmf->vma->vm_private_data;
+	struct cogc_ctx *ctx = ((struct cogc_vma *)vmf->vma->vm_private_data)->ctx;
 
 	return ctx->shm_ops->fault(vmf);
 }
@@ -233,7 +381,7 @@ static vm_fault_t cogc_fault(struct vm_fault *vmf)
 static vm_fault_t cogc_page_mkwrite(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct cogc_ctx *ctx = vma->vm_private_data;
+	struct cogc_ctx *ctx = ((struct cogc_vma *)vma->vm_private_data)->ctx;
 	struct folio *folio = page_folio(vmf->page);
 	u64 n;
 	int err;
@@ -280,6 +428,13 @@ static const struct vm_operations_struct cogc_vm_ops = {
 	.page_mkwrite = cogc_page_mkwrite,
 };
 
+static const struct vm_operations_struct cogc_refused_vm_ops = {
+	.open = cogc_vm_open,
+	.close = cogc_vm_close,
+	.fault = cogc_refused_fault,
+	.page_mkwrite = cogc_refused_fault,
+};
+
 /* ---- file operations ------------------------------------------------ */
 
 static int cogc_open(struct inode *inode, struct file *file)
@@ -299,10 +454,17 @@ static int cogc_open(struct inode *inode, struct file *file)
 	xa_init(&ctx->dirty);
 	xa_init(&ctx->unwatched);
 	mutex_init(&ctx->lock);
+	mutex_init(&ctx->maps_lock);
+	INIT_LIST_HEAD(&ctx->maps);
+	ctx->spare.ctx = ctx;
+	INIT_LIST_HEAD(&ctx->spare.node);
 	init_waitqueue_head(&ctx->wq);
 	ctx->owner = get_pid(task_tgid(current));
 	file->private_data = ctx;
 	__module_get(THIS_MODULE);
+	spin_lock(&cogc_ctxs_lock);
+	list_add(&ctx->node, &cogc_ctxs);
+	spin_unlock(&cogc_ctxs_lock);
 	return 0;
 }
 
@@ -310,6 +472,9 @@ static int cogc_release(struct inode *inode, struct file *file)
 {
 	struct cogc_ctx *ctx = file->private_data;
 
+	spin_lock(&cogc_ctxs_lock);
+	list_del(&ctx->node);
+	spin_unlock(&cogc_ctxs_lock);
 	WRITE_ONCE(ctx->frozen, false);
 	cogc_ctx_put(ctx);
 	return 0;
@@ -333,8 +498,8 @@ static int cogc_mmap(struct file *file, struct vm_area_struct *vma)
 	if (vma->vm_ops != ctx->shm_ops || !ctx->shm_ops->fault)
 		return -EINVAL;
 	vma->vm_ops = &cogc_vm_ops;
-	vma->vm_private_data = ctx;
 	kref_get(&ctx->ref);
+	cogc_vma_track(ctx, vma);
 	return 0;
 }
 
@@ -367,8 +532,8 @@ static ssize_t cogc_drain(struct cogc_ctx *ctx, char __user *buf, size_t max, bo
 			runs[nr].len = idx + 1;	/* end, for now */
 			nr++;
 		}
-		xa_erase(&ctx->dirty, idx);
-		atomic64_dec(&ctx->ndirty);
+		if (xa_erase(&ctx->dirty, idx))	/* munmap may have taken it */
+			atomic64_dec(&ctx->ndirty);
 	}
 	for (i = 0; i < nr; i++) {
 		if (take)
@@ -438,10 +603,14 @@ static __poll_t cogc_poll(struct file *file, poll_table *pt)
 {
 	struct cogc_ctx *ctx = file->private_data;
 
+	__poll_t mask = 0;
+
 	poll_wait(file, &ctx->wq, pt);
 	if ((u64)atomic64_read(&ctx->ndirty) >= cogc_threshold(ctx))
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (atomic_read(&ctx->reclaim_pending))
+		mask |= EPOLLPRI;
+	return mask;
 }
 
 /* Copy every page that holds data (in memory or in swap) of src into ctx. */
@@ -463,6 +632,16 @@ static long cogc_clone(struct cogc_ctx *ctx, int srcfd)
 	}
 	src = f.file->private_data;
 	smap = src->shm->f_mapping;
+	for (;;) {
+		int n = READ_ONCE(fail_clone);
+
+		if (n <= 0)
+			break;
+		if (cmpxchg(&fail_clone, n, n - 1) == n) {
+			fdput(f);
+			return -ENOMEM;
+		}
+	}
 	xa_for_each(&smap->i_pages, idx, entry) {
 		struct page *sp, *dp;
 
@@ -508,7 +687,7 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	struct cogc_range r;
 	struct cogc_take t;
-	struct cogc_stats s;
+	struct cogc_stats s = {};
 	u64 limit;
 	int signo;
 	long err = 0;
@@ -575,7 +754,14 @@ static long cogc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		s.ino = file_inode(ctx->shm)->i_ino;
 		s.dev_major = MAJOR(file_inode(ctx->shm)->i_sb->s_dev);
 		s.dev_minor = MINOR(file_inode(ctx->shm)->i_sb->s_dev);
+		s.pages = READ_ONCE(SHMEM_I(file_inode(ctx->shm))->alloced);
+		s.raw_forks = atomic64_read(&ctx->raw_forks);
+		s.reclaims = atomic64_read(&ctx->reclaims);
 		return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
+	case COGC_IOC_RECLAIMS:
+		atomic_set(&ctx->reclaim_pending, 0);
+		limit = atomic64_xchg(&ctx->reclaims_unread, 0);
+		return put_user(limit, (u64 __user *)uarg);
 	}
 	return -ENOTTY;
 }
@@ -599,7 +785,60 @@ static struct miscdevice cogc_misc = {
 	.mode = 0666,
 };
 
-module_misc_device(cogc_misc);
+/*
+ * The shrinker frees nothing: the pages are the program's heap, and only
+ * the collector knows which are garbage.  Reclaim calling it is the
+ * notice: every open context counts it and polls POLLPRI, so that a
+ * collector can give memory back before the kernel swaps its pages out.
+ * Not memory-cgroup aware: global reclaim (kswapd, direct reclaim,
+ * drop_caches) calls it, a cgroup's own limit does not.
+ */
+static unsigned long cogc_shrink_count(struct shrinker *shrinker, struct shrink_control *sc)
+{
+	struct cogc_ctx *ctx;
+
+	spin_lock(&cogc_ctxs_lock);
+	list_for_each_entry(ctx, &cogc_ctxs, node) {
+		atomic64_inc(&ctx->reclaims);
+		atomic64_inc(&ctx->reclaims_unread);
+		if (!atomic_xchg(&ctx->reclaim_pending, 1))
+			wake_up_interruptible_poll(&ctx->wq, EPOLLPRI);
+	}
+	spin_unlock(&cogc_ctxs_lock);
+	return 0;	/* nothing for the kernel to scan */
+}
+
+static unsigned long cogc_shrink_scan(struct shrinker *shrinker, struct shrink_control *sc)
+{
+	return SHRINK_STOP;
+}
+
+static struct shrinker cogc_shrinker = {
+	.count_objects = cogc_shrink_count,
+	.scan_objects = cogc_shrink_scan,
+	.seeks = DEFAULT_SEEKS,
+};
+
+static int __init cogc_init(void)
+{
+	int err = register_shrinker(&cogc_shrinker, "cogc");
+
+	if (err)
+		return err;
+	err = misc_register(&cogc_misc);
+	if (err)
+		unregister_shrinker(&cogc_shrinker);
+	return err;
+}
+
+static void __exit cogc_exit(void)
+{
+	misc_deregister(&cogc_misc);
+	unregister_shrinker(&cogc_shrinker);
+}
+
+module_init(cogc_init);
+module_exit(cogc_exit);
 
 MODULE_DESCRIPTION("cogc dirty-page tracking device (/dev/cogc)");
 MODULE_AUTHOR("the cogc project");

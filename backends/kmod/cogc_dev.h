@@ -18,9 +18,16 @@
  *   write(fd, __u64 offsets[n], n * 8)
  *       write-protects those pages (byte offsets, page aligned) and drops
  *       them from the dirty set.
- *   poll: POLLIN when the dirty set holds at least max(1, limit) pages.
+ *   poll: POLLIN when the dirty set holds at least max(1, limit) pages;
+ *       POLLPRI when the kernel's reclaim ran since the last
+ *       COGC_IOC_RECLAIMS (the module's shrinker: memory is short).
  *   madvise(MADV_REMOVE) frees pages (they read as zero again); munmap
- *       alone keeps them in the context, like a file, until close.
+ *       frees the pages of the unmapped range that no other mapping of
+ *       the context maps (in any process).
+ *   A fork that did not go through COGC_IOC_FORK_PREPARE (a raw clone
+ *       system call) gives the child mappings that refuse every access
+ *       (SIGBUS) instead of sharing the parent's pages; counted in
+ *       stats.raw_forks.
  */
 #ifndef COGC_DEV_H
 #define COGC_DEV_H
@@ -58,6 +65,9 @@ struct cogc_stats {
 				 * /proc/<pid>/maps shows it ("/cogc (deleted)") */
 	__u32 dev_major;	/* and its device (maps: "major:minor"): the */
 	__u32 dev_minor;	/* inode number alone is not unique */
+	__u64 pages;		/* pages the context holds (memory or swap) */
+	__u64 raw_forks;	/* forks without FORK_PREPARE (refused child) */
+	__u64 reclaims;		/* times the kernel's reclaim called the shrinker */
 };
 
 #define COGC_IOC_MAGIC 0xC6
@@ -90,5 +100,8 @@ struct cogc_stats {
  * and stop being watched (as after UNPROTECT): the caller re-arms what it
  * still watches with PROTECT.  Returns the number of runs written. */
 #define COGC_IOC_TAKE _IOW(COGC_IOC_MAGIC, 10, struct cogc_take)
+/* The number of reclaim passes (shrinker calls) since the previous call,
+ * into the __u64; clears POLLPRI. */
+#define COGC_IOC_RECLAIMS _IOR(COGC_IOC_MAGIC, 11, __u64)
 
 #endif

@@ -1,7 +1,9 @@
 /* kmod_test - the /dev/cogc kernel module (backends/kmod) through its own
  * interface, in the qemu guest (tests/kernel/tests.list): read/write/poll/
- * ioctl semantics, bad input, swap, fork cloning, exit and MADV_REMOVE
- * freeing memory, several processes with concurrent writers on two CPUs.
+ * ioctl semantics, bad input, swap, fork cloning, exit, munmap and
+ * MADV_REMOVE freeing memory, a fork without FORK_PREPARE refused, an
+ * injected CLONE failure, the shrinker's reclaim notice, several
+ * processes with concurrent writers on two CPUs.
  * The gcdev backend on top of it runs the dirty-bit conformance suite.
  * Without /dev/cogc it prints SKIP and exits 77. */
 #define _GNU_SOURCE
@@ -535,7 +537,8 @@ START_TEST(unprotect_and_take)
 }
 END_TEST
 
-/* munmap with pages in the dirty set, then close: nothing to crash on. */
+/* munmap with pages in the dirty set, then close: nothing to crash on;
+ * the unmapped pages leave the dirty set with their memory. */
 START_TEST(munmap_with_dirty_pages)
 {
     int fd = dev_open();
@@ -543,15 +546,171 @@ START_TEST(munmap_with_dirty_pages)
     p[0] = 1;
     p[5 * PG] = 1;
     ck_assert_int_eq(munmap(p, 16 * PG), 0);
-    ck_assert_int_eq(drain(fd, 0, 16, NULL), 2); /* still in the set, as documented */
+    ck_assert_int_eq(drain(fd, 0, 16, NULL), 0);
+    ck_assert_uint_eq(stats(fd).pages, 0);
     p = dev_map(fd, 16, 0);
-    ck_assert_int_eq(p[5 * PG], 1); /* the context keeps the pages like a file */
+    ck_assert_int_eq(p[5 * PG], 0); /* freed: zero again */
     p[5 * PG] = 2;
     ck_assert_int_eq(drain(fd, 0, 16, NULL), 1);
     close(fd); /* mapping outlives the descriptor */
     p[6 * PG] = 3;
     ck_assert_int_eq(p[6 * PG] + p[5 * PG], 5);
     munmap(p, 16 * PG);
+}
+END_TEST
+
+/* munmap of (part of) a mapping frees the pages of the unmapped range that
+ * no other mapping of the context maps; pages another mapping (or
+ * mremap's new place) still maps stay. */
+START_TEST(munmap_frees_unmapped_pages)
+{
+    enum { N = 256 };
+    int fd = dev_open();
+    char *p = dev_map(fd, N, 0);
+    for (size_t i = 0; i < N; i++)
+        p[i * PG] = (char)(i | 1);
+    ck_assert_uint_eq(stats(fd).pages, N);
+    drain(fd, 0, N, NULL);
+    p[100 * PG] = 7; /* in the dirty set when its range goes */
+    ck_assert_int_eq(munmap(p + 64 * PG, 64 * PG), 0);
+    ck_assert_uint_eq(stats(fd).pages, N - 64);
+    ck_assert_int_eq(drain(fd, 0, N, NULL), 0);
+    ck_assert_int_eq(p[63 * PG], (char)(63 | 1));
+    ck_assert_int_eq(p[128 * PG], (char)(128 | 1));
+    /* a second mapping of [128, 192) keeps those pages */
+    char *q = dev_map(fd, 64, 128 * PG);
+    ck_assert_int_eq(munmap(p + 128 * PG, 64 * PG), 0);
+    ck_assert_uint_eq(stats(fd).pages, N - 64);
+    ck_assert_int_eq(q[5 * PG], (char)((128 + 5) | 1));
+    /* mremap moves q to another place: the pages move along */
+    char *to = mmap(NULL, 64 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(to, MAP_FAILED);
+    char *r = mremap(q, 64 * PG, 64 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    ck_assert_msg(r == to, "mremap: %s", strerror(errno));
+    ck_assert_uint_eq(stats(fd).pages, N - 64);
+    ck_assert_int_eq(r[5 * PG], (char)((128 + 5) | 1));
+    /* shrinking a mapping frees its tail */
+    ck_assert_ptr_eq(mremap(r, 64 * PG, 32 * PG, 0), r);
+    ck_assert_uint_eq(stats(fd).pages, N - 96);
+    /* a fork child's exit frees nothing of the parent's */
+    pid_t c = fork();
+    ck_assert_int_ge(c, 0);
+    if (c == 0)
+        _exit(0);
+    int st;
+    ck_assert_int_eq(waitpid(c, &st, 0), c);
+    ck_assert_uint_eq(stats(fd).pages, N - 96);
+    ck_assert_int_eq(p[200 * PG], (char)(200 | 1));
+    munmap(p, 64 * PG);
+    munmap(r, 32 * PG);
+    ck_assert_uint_eq(stats(fd).pages, 64);
+    munmap(p + 192 * PG, 64 * PG);
+    ck_assert_uint_eq(stats(fd).pages, 0);
+    p = dev_map(fd, N, 0);
+    ck_assert_int_eq(p[200 * PG], 0);
+    munmap(p, N * PG);
+    close(fd);
+}
+END_TEST
+
+/* A fork without FORK_PREPARE (fork() here runs no handler of ours, like
+ * a raw clone): the child's mappings refuse access with SIGBUS instead of
+ * sharing the parent's pages, and the fork is counted.  A prepared fork's
+ * child is not refused. */
+START_TEST(unprepared_fork_child_is_refused)
+{
+    int fd = dev_open();
+    char *p = dev_map(fd, 4, 0);
+    p[0] = 42;
+    ck_assert_uint_eq(stats(fd).raw_forks, 0);
+    for (int write = 0; write < 2; write++) {
+        pid_t c = fork();
+        ck_assert_int_ge(c, 0);
+        if (c == 0) {
+            if (write)
+                ((volatile char *)p)[PG] = 1;
+            else
+                (void)((volatile char *)p)[0];
+            _exit(0);
+        }
+        int st;
+        ck_assert_int_eq(waitpid(c, &st, 0), c);
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "child status %#x, not SIGBUS", st);
+    }
+    ck_assert_uint_eq(stats(fd).raw_forks, 2);
+    ck_assert_uint_eq(stats(fd).pages, 1); /* the children's write made no page */
+    ck_assert_int_eq(p[0], 42);
+    ck_assert_int_eq(p[PG], 0);
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_FORK_PREPARE), 0);
+    pid_t c = fork();
+    ck_assert_int_ge(c, 0);
+    if (c == 0)
+        _exit(p[0] == 42 ? 0 : 1);
+    int st;
+    ck_assert_int_eq(waitpid(c, &st, 0), c);
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_THAW), 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "prepared child status %#x", st);
+    ck_assert_uint_eq(stats(fd).raw_forks, 2);
+    p[3 * PG] = 1;
+    munmap(p, 4 * PG);
+    close(fd);
+}
+END_TEST
+
+#define FAIL_CLONE "/sys/module/cogc/parameters/fail_clone"
+
+/* The test-only parameter makes the next CLONE fail with ENOMEM. */
+START_TEST(clone_failure_injected)
+{
+    int fd = dev_open();
+    char *p = dev_map(fd, 1, 0);
+    p[0] = 9;
+    int pf = open(FAIL_CLONE, O_WRONLY | O_CLOEXEC);
+    ck_assert_msg(pf >= 0, FAIL_CLONE ": %s", strerror(errno));
+    ck_assert_int_eq(write(pf, "1\n", 2), 2);
+    close(pf);
+    int nf = dev_open();
+    ck_assert_int_eq(ioctl(nf, COGC_IOC_CLONE, fd), -1);
+    ck_assert_int_eq(errno, ENOMEM);
+    char v[8] = "";
+    pf = open(FAIL_CLONE, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(pf, 0);
+    ck_assert_int_gt(read(pf, v, sizeof v - 1), 0);
+    close(pf);
+    ck_assert_int_eq(atoi(v), 0); /* consumed */
+    ck_assert_int_eq(ioctl(nf, COGC_IOC_CLONE, fd), 0);
+    char *q = dev_map(nf, 1, 0);
+    ck_assert_int_eq(q[0], 9);
+    munmap(q, PG);
+    munmap(p, PG);
+    close(nf);
+    close(fd);
+}
+END_TEST
+
+/* The shrinker: a reclaim pass (drop_caches runs every shrinker) makes
+ * every context poll POLLPRI; RECLAIMS reads the count and clears it. */
+START_TEST(reclaim_notice)
+{
+    int fd = dev_open();
+    uint64_t n = 99;
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_RECLAIMS, &n), 0);
+    struct pollfd pf = {.fd = fd, .events = POLLPRI};
+    ck_assert_int_eq(poll(&pf, 1, 0), 0);
+    int dc = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+    ck_assert_msg(dc >= 0, "drop_caches: %s", strerror(errno));
+    ck_assert_int_eq(write(dc, "2\n", 2), 2);
+    close(dc);
+    ck_assert_int_eq(poll(&pf, 1, 10000), 1);
+    ck_assert(pf.revents & POLLPRI);
+    ck_assert(!(pf.revents & POLLIN));
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_RECLAIMS, &n), 0);
+    ck_assert_uint_ge(n, 1);
+    ck_assert_uint_ge(stats(fd).reclaims, n);
+    ck_assert_int_eq(poll(&pf, 1, 0), 0);
+    ck_assert_int_eq(ioctl(fd, COGC_IOC_RECLAIMS, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    close(fd);
 }
 END_TEST
 
@@ -573,6 +732,10 @@ int main(void)
     tcase_add_test(tc, processes_with_concurrent_writers);
     tcase_add_test(tc, munmap_with_dirty_pages);
     tcase_add_test(tc, unprotect_and_take);
+    tcase_add_test(tc, munmap_frees_unmapped_pages);
+    tcase_add_test(tc, unprepared_fork_child_is_refused);
+    tcase_add_test(tc, clone_failure_injected);
+    tcase_add_test(tc, reclaim_notice);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -13,6 +13,9 @@
 # bench: runs --bench (a shell script) in the guest; its output is printed.
 # shell: an interactive shell on the console (by hand).
 #
+# COGC_GUEST_APPEND: more kernel parameters; name=value ones without a dot
+# reach the guest's job as environment variables.
+#
 # Kernel: the one linux-image-amd64 depends on (COGC_GUEST_KERNEL=<version>
 # picks another installed one).  The module is built in DIR/kmod against
 # /usr/src/linux-headers-<version>; everything is staged in DIR/root and
@@ -108,14 +111,17 @@ done < <(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ {print $NF}' | head -n1)
 cp "$src/tests/kernel/guest-init.sh" "$root/init"
 chmod +x "$root/init"
 [[ -n $list ]] && cp "$list" "$root/etc/cogc/tests.list"
-[[ -n $bench ]] && cp "$bench" "$root/etc/cogc/bench.sh"
+[[ -n $bench ]] && cp "$bench" "$root/etc/cogc/bench.sh" && cp "$src/tests/kernel/gcbench-guest.sh" "$root/etc/cogc/"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio" || die "cpio failed"
 
 # ---- boot --------------------------------------------------------------------
 log=$work/guest-$job.log
 limit=${COGC_GUEST_TIMEOUT:-840}
+# no_timer_check: on a loaded host the emulated IO-APIC timer can miss the
+# kernel's early check, which then panics ("IO-APIC + timer doesn't work";
+# seen once with load average 13).
 args=(-m "$mem" -smp 2 -nographic -no-reboot -kernel "$vmlinuz" -initrd "$work/initramfs.cpio"
-      -append "console=ttyS0 quiet panic=-1 oops=panic cogc.job=$job")
+      -append "console=ttyS0 quiet panic=-1 oops=panic no_timer_check cogc.job=$job ${COGC_GUEST_APPEND:-}")
 echo "kernel-guest: $vmlinuz, qemu ${mem} MiB, 2 CPUs, job $job, log $log"
 if [[ $job == shell ]]; then
     exec "$qemu" "${args[@]}"
