@@ -26,8 +26,10 @@ struct page_desc;
 bool watch_enable(void);
 bool watch_enabled(void);
 
-/* Chunk life cycle (called by chunk.c through tracking). */
-void watch_chunk_added(struct chunk *c);
+/* Chunk life cycle (called by chunk.c through tracking).  Adding fails
+ * (-1, errno ENOMEM) when the memory to track the chunk cannot be had: the
+ * caller releases the chunk again. */
+int watch_chunk_added(struct chunk *c);
 void watch_chunk_removed(struct chunk *c);
 
 /* b (a block head or large object) is being handed to the allocator: its
