@@ -73,7 +73,12 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     struct thread *t = tl_state.self;
     int w = __atomic_load_n(&world, __ATOMIC_ACQUIRE);
     if (t && (w & 1)) {
-        /* The interrupted registers are in the signal frame above us. */
+        /* The interrupted registers are in the signal frame above us.  A
+         * handler that ThreadSanitizer held back is called later, as a
+         * function, from the thread's next entry into its runtime: there
+         * the signal frame is stale and a pointer may live only in a
+         * callee-saved register, so those are saved in this frame. */
+        __builtin_unwind_init();
         volatile uintptr_t here = 0;
         t->sp = (uintptr_t)&here;
         race_release(&acks);   /* what this thread wrote, to the collector */

@@ -20,7 +20,7 @@
 #include "os.h"
 
 #define RUN_SECONDS 60
-enum { OK = 0, DAMAGED = 1, NOT_REACHED = 2, WRONG_BACKEND = 3 };
+enum { OK = 0, DAMAGED = 1, NOT_REACHED = 2, WRONG_BACKEND = 3, NO_MEMORY = 4, NO_INIT = 5, NO_THREAD = 6 };
 
 static atomic_int stop_workers, workers_ready;
 
@@ -34,7 +34,7 @@ static void *worker(void *arg)
         if (i < 5000) {
             struct tu_node *n = cogc_malloc(sizeof *n);
             if (!n)
-                return (void *)(intptr_t)DAMAGED;
+                return (void *)(intptr_t)NO_MEMORY;
             tu_node_init(n, seed, i);
             n->next = list;
             list = n;
@@ -55,11 +55,11 @@ static void *worker(void *arg)
 static int signal_case(bool always)
 {
     if (cogc_init() != 0)
-        return DAMAGED;
+        return NO_INIT;
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         if (cogc_pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 3)) != 0)
-            return DAMAGED;
+            return NO_THREAD;
     while (atomic_load(&workers_ready) < 2)
         sched_yield();
     bool failed = false;
@@ -87,7 +87,7 @@ static int handler_case(void)
     setenv("COGC_DIRTY", "uffd", 1);
     setenv("COGC_GENERATIONAL", "1", 1);
     if (cogc_init() != 0)
-        return DAMAGED;
+        return NO_INIT;
     struct cogc_stats st;
     cogc_get_stats(&st, sizeof st);
     if (strcmp(st.dirty_backend, "uffd") != 0)
@@ -135,7 +135,7 @@ START_TEST(a_signal_that_fails_once_is_sent_again)
     struct outcome o;
     run_child(run_signal_case, NULL, &o);
     ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == OK,
-                  "status %#x (exit 1 damaged, 2 no signal failed); stderr:\n%s", o.status, o.err);
+                  "status %#x (exit 1 damaged, 2 no signal failed, 4 no memory, 5 no init, 6 no thread); stderr:\n%s", o.status, o.err);
 }
 END_TEST
 

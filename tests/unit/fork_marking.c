@@ -173,6 +173,11 @@ END_TEST
 
 int main(void)
 {
+    if (TU_TSAN) {
+        printf("SKIP: ThreadSanitizer does not support starting threads after a multi-threaded "
+               "fork (die_after_fork), and the child's collections start markers\n");
+        return 77;
+    }
     Suite *s = suite_create("fork_marking");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 240);
