@@ -536,16 +536,29 @@ void dirty_snap_runs(struct dirty_range *r, dirty_addr_fn fn, void *ctx)
     }
 }
 
-int dirty_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+__attribute__((weak)) int dirty_pthread_create(pthread_t *t, void *(*fn)(void *), void *arg)
 {
     typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
     if (!create)
         create = pthread_create;
+    return create(t, NULL, fn, arg);
+}
+
+__attribute__((weak)) bool dirty_fault_handler(void) { return false; }
+
+__attribute__((weak, noreturn)) void dirty_fatal(const char *msg)
+{
+    fprintf(stderr, "dirty: fatal: %s\n", msg);
+    abort();
+}
+
+int dirty_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = create(t, NULL, fn, arg);
+    int e = dirty_pthread_create(t, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e;
 }

@@ -30,6 +30,7 @@
 #ifndef COGC_DIRTY_H
 #define COGC_DIRTY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -219,5 +220,17 @@ int dirty_prepare_syscall_write(void *addr, size_t len);
  * (gc/tracking.c); a weak default in dirty.c says never, for programs
  * that use the backends alone (the conformance suite). */
 bool dirty_fault(void);
+/* Fault injection for the uffd handler thread: true (errno = EIO) when its
+ * next read of a fault must fail as if the descriptor had broken. */
+bool dirty_fault_handler(void);
+
+/* The collector's hooks for what backends cannot handle themselves, with
+ * weak defaults in dirty.c for programs that use the backends alone.
+ * dirty_fatal: report and abort (the collector's "cogc: fatal:").
+ * dirty_pthread_create: create an internal thread the collector does not
+ * register (and so never stops) through the first pthread_create in the
+ * global scope (a sanitizer's interceptor must see every thread). */
+__attribute__((noreturn)) void dirty_fatal(const char *msg);
+int dirty_pthread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

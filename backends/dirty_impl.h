@@ -114,8 +114,8 @@ extern struct dirty_backend dirty_backend_gcdev;
 extern struct dirty_backend dirty_backend_none;
 
 /* Start an internal thread (uffd's fault handler) with every signal
- * blocked, through the C library's own pthread_create: a collector that
- * interposes pthread_create must not register (and so stop) it, since the
+ * blocked, through dirty_pthread_create: a collector that interposes
+ * pthread_create must not register (and so stop) it, since the
  * collector's own writes to the heap may wait on it. */
 int dirty_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 

@@ -50,6 +50,18 @@ static pthread_mutex_t wp_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int wp_range(uintptr_t s, size_t len, bool on) { return dirty_uffd_wp(uffd, s, len, on); }
 
+/* Without this thread every write to a protected page would wait forever:
+ * the end of the program, with the reason, is better than a hang. */
+__attribute__((noreturn)) static void handler_died(const char *what)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "dirty tracking (uffd): the fault handler thread cannot go on (%s: %s); "
+             "writes to protected heap pages would wait forever",
+             what, strerror(errno));
+    dirty_fatal(msg);
+}
+
 static void *handler_main(void *arg)
 {
     (void)arg;
@@ -59,15 +71,15 @@ static void *handler_main(void *arg)
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            break;
+            handler_died("poll");
         }
         if (pf[1].revents)
             break;
-        ssize_t n = read(uffd, msgs, sizeof msgs);
+        ssize_t n = dirty_fault_handler() ? -1 : read(uffd, msgs, sizeof msgs);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
-            break;
+            handler_died("read");
         }
         for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++) {
             struct uffd_msg *m = &msgs[i];

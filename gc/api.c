@@ -9,6 +9,7 @@
 #include "debug.h"
 #include "finalize.h"
 #include "lock.h"
+#include "race.h"
 #include "mark.h"
 #include "options.h"
 #include "pressure.h"
@@ -65,6 +66,10 @@ static int init_locked(void)
     sizeclass_init();
     blocks_init();
     vg_on = RUNNING_ON_VALGRIND ? 1 : 0;
+    /* Read without the lock by the pointer test (a stale bound only misses
+     * a chunk being added, which no pointer the reader holds is into). */
+    race_atomic_word(&heap_lo, sizeof heap_lo);
+    race_atomic_word(&heap_hi, sizeof heap_hi);
     if (chunk_table_init() || mark_init() || threads_init() || tracking_init() || collect_init())
         return -1;
     pressure_init();

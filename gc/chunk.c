@@ -104,7 +104,11 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     chunks = c;
     mapped_bytes += size;
     tracking_chunk_added(c);
-    watch_chunk_added(c);
+    if (watch_chunk_added(c) != 0) {
+        chunk_delete(c);
+        errno = ENOMEM;
+        return NULL;
+    }
     return c;
 }
 

@@ -6,6 +6,7 @@
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -21,17 +22,36 @@ void os_fail_map_after(unsigned n) { atomic_store(&fail_countdown, n); }
 
 int os_fault_failed_site(void) { return atomic_load(&failed_site); }
 
+static _Atomic int target_site = OS_SITE_COUNT;
+static _Atomic bool target_always;
+
+void os_fail_site(enum os_site site, bool always)
+{
+    atomic_store(&target_always, always);
+    atomic_store(&target_site, (int)site);
+}
+
+static bool fail_now(enum os_site site)
+{
+    atomic_store(&failed_site, (int)site);
+    errno = site == OS_SITE_SIGNAL ? EAGAIN : site == OS_SITE_FAULT_HANDLER ? EIO : ENOMEM;
+    return true;
+}
+
 bool os_fault(enum os_site site)
 {
+    int target = (int)site;
+    if (atomic_load_explicit(&target_site, memory_order_relaxed) == (int)site &&
+        (atomic_load(&target_always) || atomic_compare_exchange_strong(&target_site, &target, OS_SITE_COUNT)))
+        return fail_now(site);
+    if (site >= OS_SITE_SWEPT)
+        return false;
     atomic_fetch_add(&fault_calls, 1);
     unsigned n = atomic_load(&fail_countdown);
     while (n > 0) {
         if (atomic_compare_exchange_weak(&fail_countdown, &n, n - 1)) {
-            if (n == 1) {
-                atomic_store(&failed_site, (int)site);
-                errno = ENOMEM;
-                return true;
-            }
+            if (n == 1)
+                return fail_now(site);
             return false;
         }
     }
@@ -150,6 +170,13 @@ void os_futex_wait(volatile int *addr, int expected)
 void os_futex_wake(volatile int *addr, int n)
 {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+int os_signal_thread(int tid, int sig)
+{
+    if (os_fault(OS_SITE_SIGNAL))
+        return errno;
+    return tgkill(getpid(), tid, sig) == 0 ? 0 : errno;
 }
 
 /* glibc's dtv: dtv[-1].counter is the number of slots, dtv[m] module m's block. */

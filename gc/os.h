@@ -33,6 +33,8 @@ unsigned os_runnable(void);
 uint64_t os_now_ns(void);
 
 void os_futex_wait(volatile int *addr, int expected);
+/* Send sig to thread tid of this process: 0, or the errno of tgkill. */
+int os_signal_thread(int tid, int sig);
 void os_futex_wake(volatile int *addr, int n);
 
 /* The TLS block of module `modid` in thread t (a registered, stopped or
@@ -52,11 +54,18 @@ enum os_site {
     OS_SITE_RELEASE,        /* free pages given back */
     OS_SITE_POPULATE,
     OS_SITE_HUGEPAGE,
+    OS_SITE_SIGNAL,         /* the stop-the-world signal to one thread */
+    OS_SITE_SWEPT,          /* sites from here on are not counted by the sweep: */
+    OS_SITE_FAULT_HANDLER = OS_SITE_SWEPT,   /* the uffd backend's handler reads a fault */
     OS_SITE_COUNT
 };
-/* Count one operation at `site`; true (errno = ENOMEM) when it is the one
- * chosen to fail: the caller fails it as the kernel would have. */
+/* Count one operation at `site`; true (errno = ENOMEM, EAGAIN for a
+ * signal, EIO for the fault handler) when it is the one chosen to fail:
+ * the caller fails it as the kernel would have. */
 bool os_fault(enum os_site site);
+/* Fail the next operation at `site` (every one from now on if `always`);
+ * OS_SITE_COUNT stops it. */
+void os_fail_site(enum os_site site, bool always);
 /* Fail the Nth operation from now (0 = never). */
 void os_fail_map_after(unsigned n);
 /* Operations counted so far. */

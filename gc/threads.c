@@ -8,10 +8,12 @@
 #include "pressure.h"
 #include "report.h"
 #include "roots.h"
+#include "race.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,15 +73,37 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     struct thread *t = tl_state.self;
     int w = __atomic_load_n(&world, __ATOMIC_ACQUIRE);
     if (t && (w & 1)) {
-        /* The interrupted registers are in the signal frame above us. */
+        /* The interrupted registers are in the signal frame above us.  A
+         * handler that ThreadSanitizer held back is called later, as a
+         * function, from the thread's next entry into its runtime: there
+         * the signal frame is stale and a pointer may live only in a
+         * callee-saved register, so those are saved in this frame. */
+        __builtin_unwind_init();
         volatile uintptr_t here = 0;
         t->sp = (uintptr_t)&here;
+        race_release(&acks);   /* what this thread wrote, to the collector */
         __atomic_add_fetch(&acks, 1, __ATOMIC_RELEASE);
         os_futex_wake(&acks, 1);
         while (__atomic_load_n(&world, __ATOMIC_ACQUIRE) == w)
             os_futex_wait(&world, w);
+        race_acquire(&world);
     }
     errno = saved;
+}
+
+/* 0, or tgkill's errno once retries are spent.  EAGAIN is transient (the
+ * kernel could not queue the signal); each retry lets the system breathe. */
+#define SIGNAL_TRIES 100
+static int signal_thread(const struct thread *t)
+{
+    int rc = 0;
+    for (int i = 0; i < SIGNAL_TRIES; i++) {
+        rc = os_signal_thread(t->tid, SUSPEND_SIGNAL);
+        if (rc != EAGAIN && rc != EINTR)
+            break;
+        sched_yield();
+    }
+    return rc;
 }
 
 void threads_stop_world(void)
@@ -98,10 +122,15 @@ void threads_stop_world(void)
          * success for a thread that has exited but is not joined, and such a
          * thread (one that registered again from a thread-specific
          * destructor after ours ran) would never acknowledge. */
-        int rc = tgkill(getpid(), t->tid, SUSPEND_SIGNAL) == 0 ? 0 : errno;
+        int rc = signal_thread(t);
         if (rc == 0) {
             sent++;
             pp = &t->next;
+        } else if (rc != ESRCH) {
+            /* A live thread that cannot be stopped would be collected
+             * under: its stack would not be scanned. */
+            report_fatal("stop the world: cannot signal thread %lu (tid %d): %s", (unsigned long)t->id,
+                         t->tid, strerror(rc));
         } else {
             /* Gone without unregistering: forget it. */
             report_warn("thread %lu exited without unregistering (pthread_kill: %s); dropped",
@@ -114,10 +143,12 @@ void threads_stop_world(void)
     int a;
     while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent)
         os_futex_wait(&acks, a);
+    race_acquire(&acks);
 }
 
 void threads_start_world(void)
 {
+    race_release(&world);   /* what the collection wrote, to every thread */
     __atomic_add_fetch(&world, 1, __ATOMIC_ACQ_REL);
     os_futex_wake(&world, 1 << 30);
 }
@@ -249,6 +280,8 @@ struct start {
     void *arg;
 };
 
+static bool find_create(void);
+
 static void *trampoline(void *p)
 {
     threads_register_self();
@@ -261,6 +294,12 @@ int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
 {
     if (cogc_init() != 0)
         return EAGAIN;
+    /* Called by ThreadSanitizer's interceptor: fn is TSan's thread start,
+     * and nothing instrumented may run in the new thread before it (our
+     * trampoline would crash there).  The thread registers itself at its
+     * first allocation instead (docs/sanitizers.md). */
+    if (COGC_TSAN && interposed)
+        return real_create(th, attr, fn, arg);
     /* Uncollectable: arg may be the only reference to an object until the
      * new thread is registered. */
     struct start *s = cogc_malloc_uncollectable(sizeof *s);
@@ -287,14 +326,22 @@ int threads_create_libc(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(v
 
 bool threads_creating(void) { return creating != 0; }
 
+int threads_create_hidden(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    if (!find_create())   /* the backends start before threads_init */
+        return ENOSYS;
+    creating++;
+    int rc = outer_create(th, attr, fn, arg);
+    creating--;
+    return rc;
+}
+
 int threads_create_unregistered(pthread_t *th, void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    creating++;
-    int rc = outer_create(th, &attr, fn, arg);
-    creating--;
+    int rc = threads_create_hidden(th, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     return rc;
 }
@@ -335,18 +382,25 @@ static void after_fork_child(void)
     pressure_after_fork_child();
 }
 
+static bool find_create(void)
+{
+    if (real_create)
+        return true;
+    create_fn r = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    create_fn o = (create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
+    outer_create = o ? o : r;
+    real_create = r ? r : o;
+    return real_create != NULL;
+}
+
 int threads_init(void)
 {
-    real_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    outer_create = (create_fn)dlsym(RTLD_DEFAULT, "pthread_create");
-    if (!real_create)
-        real_create = outer_create;
-    if (!outer_create)
-        outer_create = real_create;
-    if (!real_create) {
+    if (!find_create()) {
         errno = ENOSYS;
         return -1;
     }
+    race_atomic_word(&world, sizeof world);
+    race_atomic_word(&acks, sizeof acks);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = suspend_handler;

@@ -42,6 +42,9 @@ void threads_push_roots(uintptr_t self_sp, bool mark_free_lists);
 
 /* A thread the collector uses itself (markers): not registered. */
 int threads_create_unregistered(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The same with the caller's attributes (NULL: joinable): created through
+ * the first pthread_create in the global scope, not registered. */
+int threads_create_hidden(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 /* interposed: called from libcogc.so's pthread_create. */
 int threads_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, bool interposed);
 /* For the interposed pthread_create: true while this thread is inside

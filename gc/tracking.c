@@ -3,6 +3,7 @@
 #include "options.h"
 #include "os.h"
 #include "report.h"
+#include "threads.h"
 
 #include "dirty.h"
 
@@ -39,6 +40,14 @@ void *tracking_map(size_t size, size_t align)
 
 /* The backends' own tables count as fault-injection sites (backends/dirty.h). */
 bool dirty_fault(void) { return os_fault(OS_SITE_BACKEND_TABLE); }
+bool dirty_fault_handler(void) { return os_fault(OS_SITE_FAULT_HANDLER); }
+
+void dirty_fatal(const char *msg) { report_fatal("%s", msg); }
+
+int dirty_pthread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    return threads_create_hidden(t, NULL, fn, arg);
+}
 
 int tracking_release(void *p, size_t len)
 {

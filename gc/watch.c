@@ -8,6 +8,7 @@
 #include "vec.h"
 #include "vg.h"
 
+#include <errno.h>
 #include <string.h>
 
 static bool enabled;
@@ -40,7 +41,14 @@ bool watch_enable(void)
     }
     enabled = true;
     for (struct chunk *c = chunk_list(); c; c = c->next)
-        watch_chunk_added(c);
+        if (watch_chunk_added(c) != 0) {
+            for (struct chunk *d = chunk_list(); d != c; d = d->next)
+                watch_chunk_removed(d);
+            enabled = false;
+            report_warn("generational/incremental collection: cannot track the heap for writes (%s); "
+                        "collections stay stop-the-world", strerror(errno));
+            return false;
+        }
     return true;
 }
 
@@ -55,14 +63,22 @@ static bool page_bit(const uint64_t *map, size_t i) { return (map[i >> 6] >> (i 
 static void page_set(uint64_t *map, size_t i) { map[i >> 6] |= (uint64_t)1 << (i & 63); }
 static void page_clear(uint64_t *map, size_t i) { map[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
 
-void watch_chunk_added(struct chunk *c)
+static uint64_t *want_bitmap(size_t bytes);
+
+int watch_chunk_added(struct chunk *c)
 {
     if (!enabled)
-        return;
+        return 0;
     memset(c->watch, 0, page_words(c) * 8);
     memset(c->rescan, 0, page_words(c) * 8);
-    if (tracking_watch_range(area_lo(c), area_len(c)) != 0)
-        report_fatal("cannot track a new heap chunk for writes (%s)", tracking_backend_name());
+    /* The recompute buffer is sized for the biggest chunk here, where
+     * running out of memory is an allocation's ENOMEM, not in a collection
+     * that cannot fail. */
+    if (!want_bitmap(page_words(c) * 8) || tracking_watch_range(area_lo(c), area_len(c)) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
 }
 
 void watch_chunk_removed(struct chunk *c)
@@ -334,7 +350,7 @@ static uint64_t *want_bitmap(size_t bytes)
         size_t nb = round_up(bytes, PAGE_SIZE);
         uint64_t *p = os_map(nb);
         if (!p)
-            report_fatal("out of memory recomputing the write watch");
+            return NULL;
         if (want_buf)
             os_unmap(want_buf, want_bytes);
         want_buf = p;
@@ -352,6 +368,7 @@ static void recompute(struct chunk *c, struct page_desc *only, want_fn fn)
         from = pd_index(only);
         to = from + (c->single ? c->npages - from : only->npages);
     }
+    /* Never NULL: watch_chunk_added made it big enough for c. */
     uint64_t *want = want_bitmap(page_words(c) * 8);
     memset(want + from / 64, 0, ((to + 63) / 64 - from / 64) * 8);
     for (size_t i = from; i < to;) {

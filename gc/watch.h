@@ -29,8 +29,10 @@ bool watch_enabled(void);
  * count when it was last reported written or became watched. */
 uint16_t watch_epoch(void);
 
-/* Chunk life cycle (called by chunk.c through tracking). */
-void watch_chunk_added(struct chunk *c);
+/* Chunk life cycle (called by chunk.c through tracking).  Adding fails
+ * (-1, errno ENOMEM) when the memory to track the chunk cannot be had: the
+ * caller releases the chunk again. */
+int watch_chunk_added(struct chunk *c);
 void watch_chunk_removed(struct chunk *c);
 
 /* b (a block head or large object) is being handed to the allocator: its

@@ -26,7 +26,7 @@ static void run_child(void (*fn)(void), const char *env, struct run *r)
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], 2);
-        alarm(60);
+        tu_alarm(60);
         if (env) {
             char buf[256];
             snprintf(buf, sizeof buf, "%s", env);

@@ -26,7 +26,7 @@ static void *churner(void *arg)
 
 static int child_work(struct tu_node *parent_list)
 {
-    alarm(30);
+    tu_alarm(30);
     if (tu_list_bad(parent_list, 5000, 7))
         return 1;
     struct tu_node *mine = tu_list_make(20000, 9);

@@ -123,7 +123,7 @@ START_TEST(handler_inside_locked_region_is_refused)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        tu_alarm(20);
         atomic_store(&g_warnings, 0);
         cogc_set_warn_proc(count_warning);
         install(SIGUSR2, collect_in_handler);

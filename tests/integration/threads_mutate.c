@@ -203,13 +203,13 @@ static void *mutator(void *arg)
                 error();
                 continue;
             }
-            pthread_mutex_lock(&l->mu);
+            tu_mutex_lock(&l->mu);
             n->next = l->head;
             l->head = n;
             l->count++;
             pthread_mutex_unlock(&l->mu);
         } else if (op < 75) {
-            pthread_mutex_lock(&l->mu);
+            tu_mutex_lock(&l->mu);
             if (l->head && l->count > 20) {
                 if (!snode_ok(l->head))
                     error();
@@ -219,7 +219,7 @@ static void *mutator(void *arg)
             pthread_mutex_unlock(&l->mu);
         } else if (op < 88) {
             /* replace the k-th node by a fresh copy */
-            pthread_mutex_lock(&l->mu);
+            tu_mutex_lock(&l->mu);
             if (l->count > 2) {
                 size_t k = 1 + (size_t)(tu_rnd(&rs) % (l->count - 1));
                 struct snode *prev = l->head;
@@ -254,7 +254,7 @@ static void *mutator(void *arg)
             cogc_collect();
         if (it % 3000 == 0) {
             verify_private(root, tree_n);
-            pthread_mutex_lock(&l->mu);
+            tu_mutex_lock(&l->mu);
             if (list_bad(l))
                 error();
             pthread_mutex_unlock(&l->mu);
@@ -291,7 +291,7 @@ START_TEST(test_eight_mutators)
     tu_collect_hard(2);
     size_t bad = 0, total = 0;
     for (int i = 0; i < NLISTS; i++) {
-        pthread_mutex_lock(&g_lists[i].mu);
+        tu_mutex_lock(&g_lists[i].mu);
         bad += list_bad(&g_lists[i]);
         total += g_lists[i].count;
         pthread_mutex_unlock(&g_lists[i].mu);
@@ -365,7 +365,7 @@ static void *short_lived(void *arg)
         error();
         return NULL;
     }
-    pthread_mutex_lock(&g_results.mu);
+    tu_mutex_lock(&g_results.mu);
     n->next = g_results.head;
     g_results.head = n;
     g_results.count++;
@@ -380,7 +380,7 @@ static void *short_lived(void *arg)
 static void detached_done(void *unused)
 {
     (void)unused;
-    pthread_mutex_lock(&g_done_mu);
+    tu_mutex_lock(&g_done_mu);
     g_detached_running--;
     pthread_cond_signal(&g_done_cv);
     pthread_mutex_unlock(&g_done_mu);
@@ -416,7 +416,7 @@ START_TEST(test_thread_exit_during_collections)
             tu_pace_step(&g_pace);
         }
         /* and a detached one */
-        pthread_mutex_lock(&g_done_mu);
+        tu_mutex_lock(&g_done_mu);
         g_detached_running++;
         pthread_mutex_unlock(&g_done_mu);
         pthread_t d;
@@ -428,7 +428,7 @@ START_TEST(test_thread_exit_during_collections)
         for (int i = 0; i < PER_ROUND; i++)
             ck_assert_int_eq(pthread_join(t[i], NULL), 0);
     }
-    pthread_mutex_lock(&g_done_mu);
+    tu_mutex_lock(&g_done_mu);
     while (g_detached_running > 0)
         pthread_cond_wait(&g_done_cv, &g_done_mu);
     pthread_mutex_unlock(&g_done_mu);
@@ -442,7 +442,7 @@ START_TEST(test_thread_exit_during_collections)
     char *seen = calloc(idx, 1);
     ck_assert_ptr_nonnull(seen);
     size_t n = 0;
-    pthread_mutex_lock(&g_results.mu);
+    tu_mutex_lock(&g_results.mu);
     for (struct snode *x = g_results.head; x; x = x->next) {
         ck_assert_msg(snode_ok(x), "result node %zu damaged", n);
         uint64_t k = x->key & ~0x8000000000000000ull;
