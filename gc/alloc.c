@@ -41,6 +41,14 @@ void alloc_flush_counts(struct tl *t)
 {
     collect_note_allocated(t->refilled);
     t->refilled = 0;
+    stats_freed(t->freed);
+    t->freed = 0;
+}
+
+void alloc_flush_freed(void)
+{
+    stats_freed(tl_state.freed);
+    tl_state.freed = 0;
 }
 
 static void large_link(struct page_desc *pd)
@@ -245,7 +253,13 @@ static void free_large(struct page_desc *b)
  * collections in generational mode): its slot is reused as young.  Only
  * after the free is known to be valid: a free object's mark keeps a sweep
  * from listing it twice. */
-static void forget_mark(struct chunk *c, size_t bit) { bit_clear_atomic(c->mark, bit); }
+static void forget_mark(struct chunk *c, size_t bit)
+{
+    /* Tested first: most freed objects were never marked, and a locked
+     * instruction on every free costs more than the test. */
+    if (bit_test(c->mark, bit))
+        bit_clear_atomic(c->mark, bit);
+}
 
 static void misuse_freed(void *ptr)
 {
@@ -316,15 +330,7 @@ void alloc_free(void *ptr)
     }
     if (is_free(ptr))
         return misuse_freed(ptr);
-    forget_mark(c, bit);
-    vg_free(ptr);
-    vg_make_writable(ptr, size);
-    if (b->kind == KIND_NORMAL)
-        memset(ptr, 0, size);
-    void **head = &tl_state.fl[b->kind][b->sclass];
-    make_free(ptr, *head);
-    *head = ptr;
-    stats_freed(size);
+    alloc_free_to_list(ptr, c, b, size);
 }
 
 void *alloc_realloc(void *ptr, size_t size)

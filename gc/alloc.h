@@ -7,6 +7,9 @@
 #include "block.h"
 #include "chunk.h"
 #include "sizeclass.h"
+#include "vg.h"
+
+#include <string.h>
 
 struct thread;
 
@@ -18,6 +21,7 @@ struct tl {
      * armed when the thread moves on to the next (watch_settle_fresh). */
     struct page_desc *fresh[NCLASSES];
     size_t refilled;           /* bytes handed to this thread since last flush */
+    size_t freed;              /* bytes freed to this thread's lists since last flush */
     struct thread *self;       /* registry record, NULL while unregistered */
     int busy;                  /* in an allocation or free entry point (signal re-entry check) */
 };
@@ -42,6 +46,61 @@ static inline void *alloc_fast(size_t size, enum kind k)
  * grows the heap; NULL with errno = ENOMEM. */
 void *alloc_slow(size_t size, enum kind k);
 void alloc_free(void *p);
+
+/* p, a small object of block b in chunk c, was validly freed: it goes on
+ * this thread's list. */
+static inline void alloc_free_to_list(void *p, struct chunk *c, struct page_desc *b, size_t size)
+{
+    /* A freed object is not old any more (marks are sticky in generational
+     * mode).  Tested first: most were never marked, and a locked
+     * instruction on every free costs more than the test. */
+    size_t bit = granule_bit(c, (uintptr_t)p);
+    if (unlikely(bit_test(c->mark, bit)))
+        bit_clear_atomic(c->mark, bit);
+    if (unlikely(vg_on)) {
+        vg_free(p);
+        vg_make_writable(p, size);
+    }
+    if (b->kind == KIND_NORMAL)
+        memset(p, 0, size);
+    void **head = &tl_state.fl[b->kind][b->sclass];
+    make_free(p, *head);
+    *head = p;
+    tl_state.freed += size;   /* counted at the next refill: no atomic per free */
+}
+
+/* The common explicit free, lock-free: the start of an allocated small
+ * normal or atomic object, in a block swept in this epoch, freed by a
+ * registered thread onto its own list.  Anything else returns false having
+ * done nothing, and alloc_free handles (and reports) it. */
+static inline bool alloc_free_local(void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    struct chunk *c = chunk_of(p);
+    if (unlikely(!c || !tl_state.self))
+        return false;
+    /* Metadata pages and a single large object's later pages are PS_NONE. */
+    size_t i = page_index(c, p);
+    struct page_desc *b = &c->pd[i];
+    if (b->state == PS_CONT) {
+        i = b->head;
+        b = &c->pd[i];
+    }
+    if (unlikely(b->state != PS_SMALL || b->kind > KIND_ATOMIC))
+        return false;
+    uintptr_t base = page_addr(c, i);
+    uint32_t idx = div_by_recip(p - base, b->recip);
+    size_t size = b->objsize;
+    if (unlikely(idx >= b->nobjs || base + idx * size != p || is_free(ptr) ||
+                 atomic_load_explicit(&b->swept, memory_order_relaxed) !=
+                     atomic_load_explicit(&gc_epoch, memory_order_relaxed)))
+        return false;
+    alloc_free_to_list(ptr, c, b, size);
+    return true;
+}
+/* cogc_free's fast path (api.c), for the preload library's free: false
+ * when cogc_free must run. */
+bool api_free_fast(void *p);
 void *alloc_realloc(void *p, size_t size);
 
 /* Object lookup for a pointer anywhere into an allocated object. */
@@ -57,6 +116,10 @@ void alloc_mark_free_lists(struct tl *t);
 void alloc_mark_heap_roots(bool drop_lists);
 void alloc_after_mark(void);   /* new epoch: blocks unswept, large objects swept */
 void alloc_drop_free_lists(struct tl *t);   /* thread exit */
+/* Heap lock held: refilled bytes to the collection trigger, freed bytes
+ * to the statistics. */
 void alloc_flush_counts(struct tl *t);
+/* The calling thread's freed bytes to the statistics (no lock needed). */
+void alloc_flush_freed(void);
 
 #endif

@@ -195,9 +195,29 @@ COGC_API void *cogc_realloc(void *p, size_t size)
     return q;
 }
 
+/* The fast path (as allocate's): no entry point of this thread
+ * interrupted, no debug allocator, nothing to forget, the common case of
+ * alloc_free_local. */
+static inline bool free_fast(void *p)
+{
+    if (unlikely(tl_state.busy != 0) || unlikely(debug_any) ||
+        unlikely(__atomic_load_n(&finalize_registered, __ATOMIC_RELAXED)))
+        return false;
+    tl_state.busy = BUSY_IN;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    bool done = alloc_free_local(p);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    tl_state.busy = 0;
+    return done;
+}
+
+bool api_free_fast(void *p) { return free_fast(p); }
+
 COGC_API void cogc_free(void *p)
 {
     if (!p)
+        return;
+    if (likely(free_fast(p)))
         return;
     if (!collector_ready()) {
         report_misuse("cogc_free(%p) before any allocation: not a cogc object; ignored", p);

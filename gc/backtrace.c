@@ -1,8 +1,7 @@
 #define _GNU_SOURCE
 #include "backtrace.h"
-
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+#include "config.h"
+#include "report.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -41,12 +40,60 @@ static void find_own(void)
         dl_iterate_phdr(find_own_text, di.dli_fbase);
 }
 
+/* libunwind is loaded the first time a backtrace is wanted, not linked:
+ * it and its own dependencies (liblzma) would be loaded, relocated and
+ * initialised in every process that uses the collector, most of which
+ * never take a backtrace. */
+#ifndef COGC_LIBUNWIND_SONAME
+#define COGC_LIBUNWIND_SONAME "libunwind.so.8"
+#endif
+
+enum { UNW_UNLOADED, UNW_LOADING, UNW_READY, UNW_FAILED };
+static int unw_state = UNW_UNLOADED;
+static int (*unw_backtrace_fn)(void **frames, int max);
+
+static void load_unwinder(void)
+{
+    void *h = dlopen(COGC_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *fn = h ? dlsym(h, "unw_backtrace") : NULL;
+    if (!fn) {
+        const char *why = dlerror();
+        report_warn("backtraces unavailable: cannot load unw_backtrace from %s (%s); "
+                    "allocation sites are recorded without frames (install libunwind)",
+                    COGC_LIBUNWIND_SONAME, why ? why : "no such symbol");
+        __atomic_store_n(&unw_state, UNW_FAILED, __ATOMIC_RELEASE);
+        return;
+    }
+    unw_backtrace_fn = (int (*)(void **, int))fn;
+    __atomic_store_n(&unw_state, UNW_READY, __ATOMIC_RELEASE);
+}
+
+/* Never waits for another thread's loading: that thread may be waiting
+ * for the dynamic loader's lock, held by this one (an allocation from
+ * inside dlopen).  Such a backtrace is simply empty. */
+static bool unwinder_ready(void)
+{
+    int s = __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE);
+    if (likely(s == UNW_READY))
+        return true;
+    if (s == UNW_UNLOADED &&
+        __atomic_compare_exchange_n(&unw_state, &s, UNW_LOADING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        load_unwinder();
+        return __atomic_load_n(&unw_state, __ATOMIC_ACQUIRE) == UNW_READY;
+    }
+    return false;
+}
+
+bool backtrace_init(void) { return unwinder_ready(); }
+
 unsigned backtrace_capture(void **frames, unsigned max)
 {
+    if (!unwinder_ready())
+        return 0;
     pthread_once(&own_once, find_own);
     void *raw[64];
     unsigned want = max + 16 < 64 ? max + 16 : 64;
-    int n = unw_backtrace(raw, (int)want);
+    int n = unw_backtrace_fn(raw, (int)want);
     if (n <= 0)
         return 0;
     unsigned skip = 0;

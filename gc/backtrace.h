@@ -1,15 +1,22 @@
-/* Backtraces of the calling thread (libunwind) and their printing with
- * symbol names (dladdr).  Shared by the debug allocator (debug.c) and the
+/* Backtraces of the calling thread (libunwind, loaded with dlopen at the
+ * first one) and their printing with symbol names (dladdr).  Shared by the debug allocator (debug.c) and the
  * leak mode of the LD_PRELOAD library (bindings/malloc/leak.c). */
 #ifndef COGC_BACKTRACE_H
 #define COGC_BACKTRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* Load the unwinder now (it allocates: in the preload library, call it
+ * guarded).  False, after one warning, if libunwind cannot be loaded;
+ * backtrace_capture then returns no frames. */
+bool backtrace_init(void);
 
 /* Up to `max` return addresses of the caller, innermost first, without the
  * frames in the collector's own shared object (when the collector is
  * linked into the program statically, its frames are kept).  Returns how
- * many were stored. */
+ * many were stored: 0 without libunwind, or while another thread is
+ * loading it. */
 unsigned backtrace_capture(void **frames, unsigned max);
 
 /* One line per frame to fd: "<prefix>#i ip symbol+0xoff (object)".

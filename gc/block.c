@@ -153,18 +153,39 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     stats_reclaimed(reclaimed);
 }
 
+/* log2 of the pages of the next new block of each kind and class, until
+ * it reaches the class's block size. */
+static uint8_t growth[NKINDS][NCLASSES];
+
+/* The first blocks of a class are small and each new one doubles, up to
+ * the class's block size: building a block's free list writes every object
+ * in it, so a process that allocates a few objects of a class would
+ * otherwise fault in up to 16 pages for them (a short-lived program under
+ * the preload library uses dozens of classes). */
+static uint32_t new_block_pages(enum kind k, unsigned cls)
+{
+    const struct size_class *sc = &size_classes[cls];
+    uint32_t want = (uint32_t)1 << growth[k][cls];
+    if (want >= sc->pages)
+        return sc->pages;
+    growth[k][cls]++;
+    uint32_t one = (uint32_t)(round_up(sc->size, PAGE_SIZE) >> PAGE_SHIFT);   /* one object at least */
+    return want > one ? want : one;
+}
+
 static bool new_block(enum kind k, unsigned cls, struct flist *out, struct page_desc **from)
 {
     const struct size_class *sc = &size_classes[cls];
+    uint32_t npages = new_block_pages(k, cls);
     bool zero;
-    struct page_desc *b = heap_get_pages(sc->pages, false, &zero);
+    struct page_desc *b = heap_get_pages(npages, false, &zero);
     if (!b)
         return false;
     b->kind = (uint8_t)k;
     b->sclass = (uint8_t)cls;
-    b->npages = sc->pages;
+    b->npages = npages;
     b->objsize = sc->size;
-    b->nobjs = sc->nobjs;
+    b->nobjs = (uint32_t)(npages * PAGE_SIZE / sc->size);
     b->recip = sc->recip;
     if (incremental_marking())
         b->flags |= PF_FRESH;
@@ -173,9 +194,9 @@ static bool new_block(enum kind k, unsigned cls, struct flist *out, struct page_
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
     /* Marks are sticky in generational mode: a large object freed while
      * marked would leave its bit to a new object here. */
-    chunk_clear_mark_range(chunk_of_pd(b), pd_addr(b), (size_t)sc->pages * PAGE_SIZE);
+    chunk_clear_mark_range(chunk_of_pd(b), pd_addr(b), (size_t)npages * PAGE_SIZE);
     list_push(&blocks[k][cls], b);
-    build_list(pd_addr(b), sc->size, sc->nobjs, k, zero, out);
+    build_list(pd_addr(b), sc->size, b->nobjs, k, zero, out);
     watch_young_block(b);
     *from = b;
     return true;

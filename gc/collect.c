@@ -20,8 +20,7 @@
 #include "watch.h"
 #include "block.h"
 #include "incremental.h"
-
-#include <libunwind.h>
+#include "regs.h"
 
 static size_t since_last;      /* bytes handed out since the last collection */
 static size_t since_full;      /* ... between the last full collection and the last one */
@@ -265,8 +264,8 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     rec->rescanned = watch_take_dirty();
 
     /* Our own callee-saved registers, spilled where the stack scan sees them. */
-    unw_context_t regs;
-    unw_getcontext(&regs);
+    struct regs_spill regs;
+    regs_spill(&regs);
     mark_begin();
     roots_push();
     threads_push_roots((uintptr_t)&regs, true);
@@ -292,7 +291,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
 
     threads_start_world();
     rec->pause_ns = os_now_ns() - t0;
-    __asm__ volatile("" : : "m"(regs) : "memory");
+    regs_keep(&regs);
 }
 
 /* The first pause of an incremental cycle: every block swept (lazy
@@ -307,8 +306,8 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     threads_stop_world();
     watch_take_dirty();   /* stale: the marks are about to be rebuilt */
     chunk_clear_marks();
-    unw_context_t regs;
-    unw_getcontext(&regs);
+    struct regs_spill regs;
+    regs_spill(&regs);
     mark_begin_concurrent();
     roots_push();
     threads_push_roots((uintptr_t)&regs, false);
@@ -318,7 +317,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     finalize_pretrace();   /* after: what it pushes is marked concurrently */
     threads_start_world();
     uint64_t pause = os_now_ns() - t0;
-    __asm__ volatile("" : : "m"(regs) : "memory");
+    regs_keep(&regs);
     watch_arm_all();
     since_last = 0;
     stats_pause(PAUSE_START, reason, pause, 0);
@@ -334,8 +333,8 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     uint64_t t0 = os_now_ns();
     threads_stop_world();
     rec->rescanned = watch_take_dirty();
-    unw_context_t regs;
-    unw_getcontext(&regs);
+    struct regs_spill regs;
+    regs_spill(&regs);
     mark_begin_final();
     roots_push();
     threads_push_roots((uintptr_t)&regs, true);
@@ -355,7 +354,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     chunk_unmap_deferred();
     threads_start_world();
     rec->pause_ns = os_now_ns() - t0;
-    __asm__ volatile("" : : "m"(regs) : "memory");
+    regs_keep(&regs);
     incremental_cycle_finished();
 }
 

@@ -326,6 +326,8 @@ void finalize_poll(void)
     in_finalizers = false;
 }
 
+bool finalize_registered;
+
 void finalize_forget(uintptr_t obj)
 {
     /* Unlocked peek: registering an object while another thread frees it
@@ -373,6 +375,7 @@ COGC_API int cogc_register_finalizer(void *obj, cogc_finalizer_fn fn, void *data
             addrmap_remove(&fins, e);
     } else if (fn) {
         bool created;
+        __atomic_store_n(&finalize_registered, true, __ATOMIC_RELAXED);
         e = addrmap_insert(&fins, (uintptr_t)obj, &created);
         if (!e) {
             errno = ENOMEM;
@@ -541,6 +544,7 @@ COGC_API void *cogc_malloc_traced(size_t size, cogc_trace_fn fn, void *env)
     memset(p, 0, cogc_size(p));
     heap_lock();
     bool created;
+    __atomic_store_n(&finalize_registered, true, __ATOMIC_RELAXED);
     struct addrmap_entry *e = addrmap_insert(&traced, (uintptr_t)p, &created);
     if (e) {
         e->v[0] = (uintptr_t)fn;

@@ -30,5 +30,8 @@ void finalize_poll(void);
 /* cogc_free(p): p's finalizer and tracing procedure are dropped.  Heap lock
  * NOT held. */
 void finalize_forget(uintptr_t obj);
+/* Set for good by the first finalizer or traced object: until then
+ * cogc_free has nothing to forget (read without the lock). */
+extern bool finalize_registered;
 
 #endif

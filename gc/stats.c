@@ -1,5 +1,6 @@
 #include "stats.h"
 #include "bookmark.h"
+#include "alloc.h"
 #include "chunk.h"
 #include "lock.h"
 #include "mark.h"
@@ -158,6 +159,7 @@ void stats_fill(struct cogc_stats *s)
     s->threads = threads_count();
     snprintf(s->dirty_backend, sizeof s->dirty_backend, "%s", tracking_backend_name());
     heap_unlock();
+    alloc_flush_freed();   /* this thread's frees; others' count from their next refill */
     s->allocated_bytes = atomic_load(&stat_allocated);
     s->freed_bytes = atomic_load(&stat_freed);
     s->reclaimed_bytes = atomic_load(&stat_reclaimed);

@@ -23,6 +23,7 @@
 static struct thread *registry;
 static unsigned nthreads;
 static struct thread *spare_records;
+static struct thread *slab_next, *slab_end;   /* records never used yet */
 static pthread_key_t exit_key;
 
 static volatile int world;   /* odd while the world is stopped */
@@ -38,20 +39,25 @@ static __thread int creating;
 
 /* ---- records: from our own pages, never from malloc ----------------- */
 
+/* Taken from a slab in order, so that a process with few threads touches
+ * one page of it, not all 16. */
 static struct thread *record_alloc(void)
 {
-    if (!spare_records) {
-        size_t n = 65536 / sizeof(struct thread);
-        struct thread *slab = os_map(n * sizeof *slab);
-        if (!slab)
-            return NULL;
-        for (size_t i = 0; i < n; i++) {
-            slab[i].next = spare_records;
-            spare_records = &slab[i];
-        }
-    }
     struct thread *t = spare_records;
-    spare_records = t->next;
+    if (t) {
+        spare_records = t->next;
+    } else {
+        if (slab_next == slab_end) {
+            size_t n = 65536 / sizeof(struct thread);
+            slab_next = os_map(n * sizeof *slab_next);
+            if (!slab_next) {
+                slab_end = NULL;
+                return NULL;
+            }
+            slab_end = slab_next + n;
+        }
+        t = slab_next++;
+    }
     memset(t, 0, sizeof *t);
     return t;
 }

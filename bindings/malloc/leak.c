@@ -46,6 +46,7 @@ static void on_sigusr2(int sig)
 void leak_init(void)
 {
     sample = (unsigned)option(OPT_LEAK_SAMPLE);
+    backtrace_init();   /* now, guarded, rather than at the first allocation */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigusr2;

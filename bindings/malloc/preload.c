@@ -302,10 +302,12 @@ COGC_API void free(void *p)
 {
     if (!p)
         return;
-    if (unlikely(boot_owns(p)))
-        return boot_free(p);
-    if (unlikely(!chunk_of((uintptr_t)p)))
+    /* The heap first: the bootstrap region and foreign memory are rare. */
+    if (unlikely(!chunk_of((uintptr_t)p))) {
+        if (boot_owns(p))
+            return boot_free(p);
         return foreign("free", p);
+    }
     /* Inside the collector a heap object cannot be freed; it stays until
      * it is collected (collect mode) or for good. */
     if (unlikely(guarded()))
@@ -316,6 +318,8 @@ COGC_API void free(void *p)
         if (unlikely(leak_report_pending) && thread_ready())
             leak_run_pending();
     }
+    if (likely(api_free_fast(p)))
+        return;
     cogc_free(p);
 }
 
