@@ -218,12 +218,20 @@ static void ranges(notice_range_fn fn, void *ctx)
 }
 
 /* Heap lock held. */
+/* A notice that came when a collection was not worth it stays pending
+ * until one is (checked each second): a source may say it only once
+ * (cgroup v1's "low" level fires on entering reclaim). */
+static bool notice_pending;
+
 static void on_notice(void)
 {
     uint64_t now = os_now_ns();
-    if ((last_gc_ns && now - last_gc_ns < MIN_GAP_NS) || collect_disabled)
+    if ((last_gc_ns && now - last_gc_ns < MIN_GAP_NS) || collect_disabled) {
+        notice_pending = true;
         return;
-    if (worth_collecting()) {
+    }
+    notice_pending = !worth_collecting();
+    if (!notice_pending) {
         pressure_collections++;
         collect_locked(COLLECT_PRESSURE);
         blocks_sweep_all();
@@ -281,7 +289,10 @@ static void *notice_main(void *arg)
         if (tick) {
             heap_lock();
             refresh_budget();
-            evict_cold(false);
+            if (notice_pending)
+                on_notice();
+            else
+                evict_cold(false);
             heap_unlock();
         }
     }
@@ -348,6 +359,7 @@ void pressure_after_fork_child(void)
         if (open_src[i])
             open_src[i]->close();
     last_gc_ns = 0;
+    notice_pending = false;
     start();
 }
 
