@@ -16,6 +16,7 @@
  * collections afterwards caused (almost) no major page faults. */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "test_swap.h"
 
 #include <stdbool.h>
 #include <sys/mman.h>
@@ -25,7 +26,6 @@
 #define OLDS 4096
 #define CHAIN 3
 #define SEED 0x600dull
-#define ZRAM "/sys/block/zram0"
 
 struct old {
     uint64_t magic;
@@ -188,29 +188,6 @@ static int body(bool swap)
     return 0;
 }
 
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    int rc = fputs(text, f) < 0 ? -1 : 0;
-    if (fclose(f) != 0)
-        rc = -1;
-    return rc;
-}
-
-static bool swap_on(void)
-{
-    FILE *f = fopen("/proc/swaps", "r");
-    char line[256];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n++;
-    if (f)
-        fclose(f);
-    return n > 1;
-}
-
 /* Swap on for the run (zram, when none is on), the body in a child. */
 static int with_swap(char **argv)
 {
@@ -218,29 +195,9 @@ static int with_swap(char **argv)
         printf("SKIP: needs root (sets up zram swap)\n");
         return 77;
     }
-    bool own = false;
-    if (!swap_on()) {
-        char buf[64] = "";
-        FILE *f = fopen(ZRAM "/disksize", "r");
-        if (!f) {
-            printf("SKIP: no swap and no zram device (" ZRAM ")\n");
-            return 77;
-        }
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-        if (strtoull(buf, NULL, 10) != 0) {
-            printf("SKIP: no swap, and zram0 is in use by someone else (disksize %s)\n", buf);
-            return 77;
-        }
-        if (write_file(ZRAM "/disksize", "1G") != 0 || system("mkswap /dev/zram0 >/dev/null") != 0 ||
-            system("swapon /dev/zram0") != 0) {
-            printf("SKIP: could not set up zram swap\n");
-            write_file(ZRAM "/reset", "1");
-            return 77;
-        }
-        own = true;
-    }
+    int swap = ts_swap_up("1G");
+    if (swap < 0)
+        return 77;
     int rc = 1;
     pid_t pid = fork();
     if (pid == 0) {
@@ -254,10 +211,8 @@ static int with_swap(char **argv)
         rc = WEXITSTATUS(st);
     else
         fprintf(stderr, "FAIL: child %s\n", pid < 0 ? "not started" : "killed");
-    if (own && (system("swapoff /dev/zram0") != 0 || write_file(ZRAM "/reset", "1") != 0)) {
-        fprintf(stderr, "FAIL: zram teardown\n");
+    if (swap == 1 && ts_swap_off() != 0)
         rc = 1;
-    }
     return rc;
 }
 

@@ -24,44 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_swap.h"
+
 #define MEMCG "/sys/fs/cgroup/memory"
-#define ZRAM "/sys/block/zram0"
 #define LIMIT_MB 128
 #define LIVE_NODES (600 * 1000)   /* 64-byte nodes: ~40 MB live */
 #define OUTSIDE_MB 80             /* non-heap memory, written once: forces reclaim */
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    int rc = fputs(text, f) < 0 ? -1 : 0;
-    if (fclose(f) != 0)
-        rc = -1;
-    return rc;
-}
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *r = fgets(buf, (int)len, f);
-    fclose(f);
-    return r ? 0 : -1;
-}
-
-static bool swap_on(void)
-{
-    FILE *f = fopen("/proc/swaps", "r");
-    char line[256];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n++;
-    if (f)
-        fclose(f);
-    return n > 1;
-}
 
 /* ---- the child: runs inside the cgroup ---- */
 
@@ -175,25 +143,9 @@ int main(int argc, char **argv)
         printf("SKIP: no writable cgroup v1 memory hierarchy at " MEMCG "\n");
         return 77;
     }
-    bool own_zram = false;
-    char buf[64];
-    if (!swap_on()) {
-        if (access(ZRAM "/disksize", W_OK) != 0) {
-            printf("SKIP: no swap and no zram device (" ZRAM ")\n");
-            return 77;
-        }
-        if (read_line(ZRAM "/disksize", buf, sizeof buf) != 0 || strtoull(buf, NULL, 10) != 0) {
-            printf("SKIP: no swap, and zram0 is in use by someone else (disksize %s)\n", buf);
-            return 77;
-        }
-        if (write_file(ZRAM "/disksize", "2G") != 0 || system("mkswap /dev/zram0 >/dev/null") != 0 ||
-            system("swapon /dev/zram0") != 0) {
-            printf("SKIP: could not set up zram swap\n");
-            write_file(ZRAM "/reset", "1");
-            return 77;
-        }
-        own_zram = true;
-    }
+    int swap = ts_swap_up("2G");
+    if (swap < 0)
+        return 77;
     char cg[128], path[192], text[64];
     snprintf(cg, sizeof cg, MEMCG "/cogc-test-%d", (int)getpid());
     int rc = 1;
@@ -203,16 +155,16 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/memory.limit_in_bytes", cg);
     snprintf(text, sizeof text, "%d", LIMIT_MB << 20);
-    if (write_file(path, text) != 0) {
+    if (ts_write_file(path, text) != 0) {
         fprintf(stderr, "FAIL: setting %s: %s\n", path, strerror(errno));
         goto teardown;
     }
     snprintf(path, sizeof path, "%s/memory.swappiness", cg);
-    write_file(path, "100");
+    ts_write_file(path, "100");
     pid_t pid = fork();
     if (pid == 0) {
         snprintf(path, sizeof path, "%s/cgroup.procs", cg);
-        if (write_file(path, "0") != 0)
+        if (ts_write_file(path, "0") != 0)
             _exit(2);
         alarm(90);   /* a hang fails the test instead of leaving the cgroup busy */
         setenv("COGC_BOOKMARK", "1", 1);
@@ -238,11 +190,7 @@ teardown:
         fprintf(stderr, "FAIL: rmdir %s: %s\n", cg, strerror(errno));
         rc = 1;
     }
-    if (own_zram) {
-        if (system("swapoff /dev/zram0") != 0 || write_file(ZRAM "/reset", "1") != 0) {
-            fprintf(stderr, "FAIL: zram teardown\n");
-            rc = 1;
-        }
-    }
+    if (swap == 1 && ts_swap_off() != 0)
+        rc = 1;
     return rc;
 }
