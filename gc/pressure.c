@@ -158,6 +158,16 @@ static uint64_t keep_within(uint64_t rss)
     return room > headroom ? room - headroom : 0;
 }
 
+/* Every free page run back to the kernel, whatever its age; the residency
+ * source is told these drops are ours.  Returns the pages given back. */
+static size_t give_back(void)
+{
+    size_t given = pages_release_idle(UINT64_MAX);
+    pages_given_back += given;
+    released_seen = pages_released_count();
+    return given;
+}
+
 static void evict_cold(bool from_allocator)
 {
     if (!bookmarks)
@@ -167,10 +177,7 @@ static void evict_cold(bool from_allocator)
         return;
     /* Free pages first: left to the kernel, they go to swap and their
      * reuse reads garbage back. */
-    size_t given = pages_release_idle(UINT64_MAX);
-    pages_given_back += given;
-    released_seen = pages_released_count();
-    if (given) {
+    if (give_back()) {
         rss = resident_bytes();
         if (rss <= keep)
             return;
@@ -248,8 +255,7 @@ static void on_notice(void)
         cool_heap();
     }
     evict_cold(false);
-    pages_given_back += pages_release_idle(UINT64_MAX);
-    released_seen = pages_released_count();
+    give_back();
     refresh_budget();
     last_gc_ns = os_now_ns();
 }
