@@ -243,6 +243,17 @@ static void defer(uintptr_t obj)
         deferred_lost = true;   /* recovered by the final pause's full rescan */
 }
 
+/* Mark obj (and scan it when `scanned`) here if this marker owns its bits,
+ * else through its owner's inbox. */
+static inline void mark_via_owner(struct marker *m, struct chunk *c, uintptr_t obj, size_t size, bool scanned)
+{
+    unsigned owner = owner_of(obj);
+    if (owner == m->id)
+        mark_owned(m, c, obj, size, scanned);
+    else
+        send(m, owner, obj, size, scanned);
+}
+
 /* The conservative test.  v may come from anywhere; this reads only the
  * collector's metadata, but is annotated like scan() so it can be inlined
  * into it under a sanitizer too.  always_inline: scan_vg() uses it as well,
@@ -265,11 +276,7 @@ static inline __attribute__((always_inline)) COGC_SCANS_FOREIGN_MEMORY void mark
         defer(obj);
         return;
     }
-    unsigned owner = owner_of(obj);
-    if (owner == m->id)
-        mark_owned(m, c, obj, size, scanned);
-    else
-        send(m, owner, obj, size, scanned);
+    mark_via_owner(m, c, obj, size, scanned);
 }
 
 /* Under Valgrind: the conservative test branches on every word it reads,
@@ -305,15 +312,6 @@ static COGC_SCANS_FOREIGN_MEMORY void scan(struct marker *m, uintptr_t lo, uintp
         mark_word(m, *p);
 }
 
-/* Mark without scanning, through the owner. */
-static void mark_unscanned(struct marker *m, struct chunk *c, uintptr_t obj, size_t size)
-{
-    unsigned owner = owner_of(obj);
-    if (owner == m->id)
-        mark_owned(m, c, obj, size, false);
-    else
-        send(m, owner, obj, size, false);
-}
 
 /* The bookmarked objects on page j of t, for an evicted page that points
  * there.  When t's page is out too, the objects within it are only marked
@@ -333,7 +331,7 @@ static void mark_bookmarked(void *ctx, struct chunk *t, size_t j)
         for (uint64_t bits = t->bookmark[w]; bits; bits &= bits - 1) {
             uintptr_t obj = chunk_base(t) + ((w * 64 + (size_t)__builtin_ctzll(bits)) << GRANULE_SHIFT);
             if (out && obj + pd->objsize <= pe && (obj - base) % pd->objsize == 0) {
-                mark_unscanned(m, t, obj, pd->objsize);
+                mark_via_owner(m, t, obj, pd->objsize, false);
                 any = true;
             } else {
                 mark_word(m, obj);
