@@ -144,8 +144,7 @@ static void *alloc_uncollectable_small(size_t size)
     unsigned cls = size_to_class(size);
     struct flist *fl = &uncollectable_fl[cls];
     heap_lock();
-    struct page_desc *from;
-    if (!fl->n && !blocks_refill(KIND_UNCOLLECTABLE, cls, fl, &from)) {
+    if (!fl->n && !blocks_refill(KIND_UNCOLLECTABLE, cls, fl)) {
         heap_unlock();
         errno = ENOMEM;
         return NULL;
@@ -178,14 +177,7 @@ void *alloc_slow(size_t size, enum kind k)
     alloc_flush_counts(&tl_state);
     collect_maybe_locked();
     struct flist got;
-    struct page_desc *from;
-    bool ok = blocks_refill(k, cls, &got, &from);
-    if (ok && k == KIND_NORMAL && incremental_marking()) {
-        /* The previous list is used up: its block is full, arm it so the
-         * concurrent marker can scan it. */
-        watch_settle_fresh(tl_state.fresh[cls]);
-        tl_state.fresh[cls] = from && (from->flags & PF_FRESH) ? from : NULL;
-    }
+    bool ok = blocks_refill(k, cls, &got);
     if (ok) {
         /* Installed under the lock: a collection must see the list in tl. */
         tl_state.fl[k][cls] = got.head;
@@ -363,7 +355,6 @@ void *alloc_realloc(void *ptr, size_t size)
 
 void alloc_mark_free_lists(struct tl *t)
 {
-    memset(t->fresh, 0, sizeof t->fresh);   /* the final pause settles every fresh block */
     for (int k = 0; k < 2; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
             for (void *p = t->fl[k][cls]; p; p = *(void **)p)

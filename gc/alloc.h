@@ -17,9 +17,6 @@ struct thread;
  * describes: link, tag, and zeros for scanned kinds. */
 struct tl {
     void *fl[2][NCLASSES];     /* KIND_NORMAL and KIND_ATOMIC lists */
-    /* During an incremental cycle: the fresh block each list came from,
-     * armed when the thread moves on to the next (watch_settle_fresh). */
-    struct page_desc *fresh[NCLASSES];
     size_t refilled;           /* bytes handed to this thread since last flush */
     size_t freed;              /* bytes freed to this thread's lists since last flush */
     struct thread *self;       /* registry record, NULL while unregistered */

@@ -173,7 +173,7 @@ static uint32_t new_block_pages(enum kind k, unsigned cls)
     return want > one ? want : one;
 }
 
-static bool new_block(enum kind k, unsigned cls, struct flist *out, struct page_desc **from)
+static bool new_block(enum kind k, unsigned cls, struct flist *out)
 {
     const struct size_class *sc = &size_classes[cls];
     uint32_t npages = new_block_pages(k, cls);
@@ -198,13 +198,11 @@ static bool new_block(enum kind k, unsigned cls, struct flist *out, struct page_
     list_push(&blocks[k][cls], b);
     build_list(pd_addr(b), sc->size, b->nobjs, k, zero, out);
     watch_young_block(b);
-    *from = b;
     return true;
 }
 
-bool blocks_refill(enum kind k, unsigned cls, struct flist *out, struct page_desc **from)
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
 {
-    *from = NULL;
     if (spare[k][cls].n) {
         /* Spare objects come from blocks swept in this epoch, which were
          * noted young when swept (blocks_sweep_if_unswept). */
@@ -220,11 +218,10 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out, struct page_des
         sweep_block(b, true, out);
         if (out->n) {
             watch_young_block(b);
-            *from = b;
             return true;
         }
     }
-    return new_block(k, cls, out, from);
+    return new_block(k, cls, out);
 }
 
 void blocks_sweep_if_unswept(struct page_desc *b)

@@ -28,9 +28,8 @@ static inline void make_free(void *p, void *next)
 
 void blocks_init(void);
 /* A non-empty list of free objects of (k, cls), or false: from the
- * heap's spare lists, by sweeping the next unswept block, or a new block.
- * *from: the block the whole list came from (NULL for spare lists). */
-bool blocks_refill(enum kind k, unsigned cls, struct flist *out, struct page_desc **from);
+ * heap's spare lists, by sweeping the next unswept block, or a new block. */
+bool blocks_refill(enum kind k, unsigned cls, struct flist *out);
 /* Sweep b now if it is unswept in this epoch; its free objects are kept. */
 void blocks_sweep_if_unswept(struct page_desc *b);
 /* Sweep every unswept block; returns pages freed. */

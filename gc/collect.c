@@ -150,10 +150,15 @@ void collect_maybe_locked(void)
         return;
     }
     /* A cycle runs.  Without a background marker, allocation pays for
-     * marking; either way, if the program outruns the marker by a whole
-     * trigger's worth, the final pause comes now. */
-    if ((!incremental_background() && incremental_paced_step(since_last - paced_at)) ||
-        since_last >= cycle_allowance())
+     * marking.  With one, it pays too once half the allowance is spent: the
+     * program is outrunning the marker (it builds a big structure faster
+     * than one thread can trace it), and what is left unmarked would be the
+     * final pause's.  If the program outruns the marker by the whole
+     * allowance anyway, the final pause comes now. */
+    size_t allowance = cycle_allowance();
+    bool bg = incremental_background();
+    if (((!bg || since_last > allowance / 2) && incremental_paced_step(since_last - paced_at, bg)) ||
+        since_last >= allowance)
         collect_locked(COLLECT_TRIGGER);
     paced_at = since_last;
 }

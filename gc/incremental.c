@@ -41,31 +41,68 @@ bool incremental_set(bool on)
     return true;
 }
 
-/* Out of work: take the pages written while marking, re-armed at once,
- * and mark from them while the program runs, so that the final pause has
- * only the writes since the last round to rescan.  Rounds go on while
- * they find more than the pause target allows, up to MAX_PRECLEAN.
- * Returns true when there is new work. */
-#define MAX_PRECLEAN 4
-static unsigned precleans;
-static bool precleaned_enough;
+/* Out of work: settle the blocks made fresh since the last round (their
+ * reachable objects are marked concurrently instead of in the final pause),
+ * and take the pages written while marking, re-armed at once, to mark from
+ * them while the program runs, so that the final pause has only what came
+ * after the last round.  Rounds go on while the marking they lead to is
+ * more than the final pause could do within the pause target: what one
+ * round finds can be a whole structure hanging from one written page (a
+ * tree built top down hangs each new subtree from a node the marker has
+ * passed).  Heap lock and step_mu held.  Returns true when there is new
+ * work. */
+#define MAX_ROUNDS 64
+static unsigned rounds;
+static size_t scanned_since_round;   /* step_mu */
+
+/* Marking the final pause can do within the pause target: a marker scans
+ * a few GB/s here; a quarter of that leaves room for the roots, the
+ * written pages and slower machines. */
+static size_t small_work(void) { return (size_t)option(OPT_PAUSE_TARGET_US) << 8; }
+
+static size_t step(size_t budget)
+{
+    size_t n = mark_step(budget);
+    scanned_since_round += n;
+    return n;
+}
+
+static bool another_round(void)
+{
+    if (!incremental_marking() || rounds >= MAX_ROUNDS ||
+        (rounds > 0 && scanned_since_round <= small_work()))
+        return false;
+    rounds++;
+    scanned_since_round = 0;
+    watch_settle_fresh();
+    mark_undefer_settled();
+    /* SIZE_MAX: the backend cannot take and re-arm atomically, the final
+     * pause rescans every written page. */
+    (void)watch_preclean();
+    return mark_pending();
+}
+
+/* The reachable objects of unsettled fresh blocks are marked in the final
+ * pause: settle them whenever there are more than a fraction of what the
+ * pause target allows, so a program that allocates faster than the marker
+ * runs out of work (a big structure built during the cycle) does not leave
+ * them all to that pause.  Heap lock and step_mu held. */
+static void settle_if_due(void)
+{
+    if (incremental_marking() && watch_fresh_pages() > (size_t)option(OPT_PAUSE_TARGET_US) / 8) {
+        watch_settle_fresh();
+        mark_undefer_settled();
+    }
+}
 
 static bool preclean(void)
 {
-    if (precleans >= MAX_PRECLEAN || precleaned_enough)
-        return false;
     heap_lock();
     pthread_mutex_lock(&step_mu);
-    size_t pages = incremental_marking() ? watch_preclean() : SIZE_MAX;
+    bool more = another_round();
     pthread_mutex_unlock(&step_mu);
     heap_unlock();
-    precleans++;
-    if (pages == SIZE_MAX)
-        return false;
-    /* A few microseconds a page in the final pause: another round only if
-     * this one found more than the target allows. */
-    precleaned_enough = pages <= (size_t)option(OPT_PAUSE_TARGET_US) / 4;
-    return true;   /* mark what it pushed first */
+    return more;
 }
 
 static void *bg_main(void *arg)
@@ -78,11 +115,19 @@ static void *bg_main(void *arg)
         seen = __atomic_load_n(&cycles, __ATOMIC_ACQUIRE);
         for (;;) {
             pthread_mutex_lock(&step_mu);
-            size_t n = incremental_marking() ? mark_step(STEP_BYTES) : 1;
+            size_t n = incremental_marking() ? step(STEP_BYTES) : 1;
             bool over = !incremental_marking();
             pthread_mutex_unlock(&step_mu);
             if (over)
                 break;
+            if (watch_fresh_pages() > (size_t)option(OPT_PAUSE_TARGET_US) / 8) {
+                heap_lock();
+                pthread_mutex_lock(&step_mu);
+                settle_if_due();
+                pthread_mutex_unlock(&step_mu);
+                heap_unlock();
+                continue;
+            }
             if (n == 0) {
                 if (preclean())
                     continue;
@@ -112,8 +157,8 @@ static void start_bg(void)
 
 void incremental_cycle_started(void)
 {
-    precleans = 0;
-    precleaned_enough = false;
+    rounds = 0;
+    scanned_since_round = 0;
     __atomic_store_n(&marking, true, __ATOMIC_RELEASE);
     if (bg_wanted && !bg_started)
         start_bg();
@@ -131,13 +176,16 @@ void incremental_cycle_finished(void)
     pthread_mutex_unlock(&step_mu);
 }
 
-bool incremental_paced_step(size_t allocated)
+bool incremental_paced_step(size_t allocated, bool wait)
 {
-    if (pthread_mutex_trylock(&step_mu) != 0)
+    if (wait)
+        pthread_mutex_lock(&step_mu);
+    else if (pthread_mutex_trylock(&step_mu) != 0)
         return false;
     size_t budget = allocated > SIZE_MAX / PACE ? SIZE_MAX : allocated * PACE;
-    mark_step(budget < STEP_BYTES ? STEP_BYTES : budget);
-    bool done = !mark_pending();
+    settle_if_due();
+    step(budget < STEP_BYTES ? STEP_BYTES : budget);
+    bool done = !mark_pending() && !another_round();
     pthread_mutex_unlock(&step_mu);
     return done;
 }

@@ -26,10 +26,11 @@ void incremental_cycle_started(void);
 void incremental_enter_final(void);
 void incremental_cycle_finished(void);
 
-/* Heap lock held, called on allocation while a cycle runs without a
- * background marker: scan in proportion to `allocated` bytes.  Returns
- * true when nothing is left to mark (time for the final pause). */
-bool incremental_paced_step(size_t allocated);
+/* Heap lock held, called on allocation while a cycle runs: scan in
+ * proportion to `allocated` bytes; `wait` for a background marker's step
+ * to end rather than skip the step.  Returns true when nothing is left to
+ * mark (time for the final pause). */
+bool incremental_paced_step(size_t allocated, bool wait);
 bool incremental_background(void);
 
 /* Fork: the step lock is held across fork; the child has no marker thread. */

@@ -777,23 +777,38 @@ uint64_t mark_pending_bytes(void)
     return n + (uint64_t)deferred.n * 64;
 }
 
+/* Mark the deferred objects whose block is no longer fresh (all of them
+ * when `all`); the others stay deferred. */
+static void undefer(bool all)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < deferred.n; i++) {
+        struct object_ref o;
+        /* Explicit frees may have reused the memory since: whatever object
+         * is there now is kept (conservatively). */
+        if (object_find(deferred.v[i], true, &o) != OBJ_FOUND)
+            continue;
+        if (!all && (__atomic_load_n(&o.block->flags, __ATOMIC_ACQUIRE) & PF_FRESH)) {
+            deferred.v[keep++] = deferred.v[i];
+            continue;
+        }
+        if (bit_set_atomic(o.chunk->mark, granule_bit(o.chunk, o.start))) {
+            markers[0].live += o.size;
+            if (o.block->kind != KIND_ATOMIC)
+                push(&markers[0], o.start, o.start + o.size);
+        }
+    }
+    deferred.n = keep;
+}
+
+void mark_undefer_settled(void) { undefer(false); }
+
 void mark_begin_final(void)
 {
     markers[0].defer_fresh = false;
     roots_log.n = 0;
     if (deferred_lost)
         markers[0].overflowed = true;
-    for (size_t i = 0; i < deferred.n; i++) {
-        struct object_ref o;
-        /* Explicit frees may have reused the memory since: whatever object
-         * is there now is kept (conservatively). */
-        if (object_find(deferred.v[i], true, &o) == OBJ_FOUND &&
-            bit_set_atomic(o.chunk->mark, granule_bit(o.chunk, o.start))) {
-            markers[0].live += o.size;
-            if (o.block->kind != KIND_ATOMIC)
-                push(&markers[0], o.start, o.start + o.size);
-        }
-    }
-    deferred.n = 0;
+    undefer(true);
 }
 

@@ -50,5 +50,8 @@ bool mark_pending(void);
 /* Bytes waiting on the concurrent marker's stack (and an estimate for the deferred objects). */
 uint64_t mark_pending_bytes(void);
 void mark_begin_final(void);
+/* Concurrent phase, after watch_settle_fresh: mark and queue the deferred
+ * objects whose block has been settled. */
+void mark_undefer_settled(void);
 
 #endif

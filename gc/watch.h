@@ -63,9 +63,13 @@ void watch_arm_all(void);
  * when the backend cannot do it atomically (the final pause does it all). */
 size_t watch_preclean(void);
 
-/* Heap lock held, an incremental cycle running: b (may be NULL) was made
- * fresh during the cycle and is now full; arm its pages and let the
- * concurrent marker scan its objects like any other. */
-void watch_settle_fresh(struct page_desc *b);
+/* Heap lock and the marking step lock held, an incremental cycle running,
+ * the world running: arm the pages of every block made fresh since the last
+ * call and let the concurrent marker scan their objects like any other
+ * (mark_undefer_settled).  Returns the pages settled. */
+size_t watch_settle_fresh(void);
+/* Pages made fresh since the last watch_settle_fresh (any thread, no lock:
+ * an estimate). */
+size_t watch_fresh_pages(void);
 
 #endif
