@@ -77,6 +77,17 @@ static void build_list(uintptr_t base, size_t size, size_t n, enum kind k, bool 
 
 #define MAX_BLOCK_WORDS (16 * GRANULES_PER_PAGE / 64)
 
+/* The build targets baseline x86-64, whose popcount is a libgcc loop;
+ * the machine's instruction is picked at load time. */
+__attribute__((target_clones("popcnt", "default")))
+static size_t count_bits(const uint64_t *w, size_t n)
+{
+    size_t bits = 0;
+    for (size_t i = 0; i < n; i++)
+        bits += (size_t)__builtin_popcountll(w[i]);
+    return bits;
+}
+
 /* Sweep b, a bitmap word at a time, into *out.  A block with nothing live
  * is rebuilt whole when `reuse`, else its pages go back (out stays empty). */
 static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
@@ -87,6 +98,7 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     size_t w0 = granule_bit(c, base) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
     bool uncollectable = b->kind == KIND_UNCOLLECTABLE;
     uint64_t live[MAX_BLOCK_WORDS], any_live = 0;
+    size_t nlive = 0;
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
     out->head = out->tail = NULL;
     out->n = 0;
@@ -98,6 +110,14 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
             live[w] |= atomic_load_explicit(&c->alloc[w0 + w], memory_order_relaxed);
         any_live |= live[w];
     }
+    nlive = count_bits(live, nw);
+    /* Every object live (a bit marks only an object's first granule): done
+     * without visiting them.  Old blocks are mostly full, and the sweep
+     * cursor passes all of them in every epoch that allocates more than
+     * the free space before them (GCBench depth 22, generational: a third
+     * of the run went to visiting the long-lived tree's objects). */
+    if (nlive == n)
+        return;
 
     /* A page out is not read: a block with one is swept when it is back,
      * or, with nothing in it marked, freed whole (pages.c drops its swap). */
