@@ -53,6 +53,7 @@ struct chunk {
     uint32_t npages;        /* pages in the chunk, metadata included */
     uint32_t first;         /* first page that holds objects */
     bool single;            /* holds exactly one large object at page `first` */
+    bool watch_stale;       /* watch bits may keep pages without old objects armed (watch.c) */
     size_t size;
     struct chunk *next;     /* every chunk */
     _Atomic uint64_t *mark; /* one bit per granule */

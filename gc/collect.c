@@ -45,7 +45,8 @@ bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
 
 /* Young bytes between minor collections: at most COGC_MIN_TRIGGER, halved
- * while minor pauses overshoot COGC_PAUSE_TARGET_US (a minor collection
+ * while minor marking takes over half of COGC_PAUSE_TARGET_US (the rest of
+ * a pause, and a busy machine's delays, need the other half; a minor collection
  * costs what survives of them: all of it while a program builds a big
  * structure), grown back when they are well under it. */
 #define MIN_NURSERY ((size_t)512 << 10)
@@ -63,7 +64,7 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
         return;
     /* Shrink only when survivors made the pause long (a busy machine that
      * preempts a short one is no reason). */
-    if (mark_ns > target && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
+    if (mark_ns > target / 2 && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
         nursery /= 2;
     else if (mark_ns < target / 4 && nursery < min_trigger())
         nursery = nursery * 2 < min_trigger() ? nursery * 2 : min_trigger();
@@ -145,6 +146,10 @@ static size_t cycle_allowance(void)
 void collect_maybe_locked(void)
 {
     if (!incremental_marking()) {
+        /* A chunk per allocation slow path: what the last cycle's final
+         * pause left to disarm. */
+        if (watch_refresh_pending())
+            watch_refresh(1);
         if (since_last >= trigger && !collect_disabled && automatic)
             collect_locked(COLLECT_TRIGGER);
         return;
@@ -355,7 +360,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     verify_marks("incremental");
     debug_after_mark();
     alloc_after_mark();
-    watch_update(true);
+    watch_finish_cycle();
     chunk_unmap_deferred();
     threads_start_world();
     rec->pause_ns = os_now_ns() - t0;

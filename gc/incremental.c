@@ -45,15 +45,19 @@ bool incremental_set(bool on)
  * reachable objects are marked concurrently instead of in the final pause),
  * and take the pages written while marking, re-armed at once, to mark from
  * them while the program runs, so that the final pause has only what came
- * after the last round.  Rounds go on while the marking they lead to is
- * more than the final pause could do within the pause target: what one
- * round finds can be a whole structure hanging from one written page (a
- * tree built top down hangs each new subtree from a node the marker has
- * passed).  Heap lock and step_mu held.  Returns true when there is new
- * work. */
-#define MAX_ROUNDS 64
+ * after the last round.  Rounds go on while the marking they lead to, or
+ * the allocation since the last one, is more than the final pause could
+ * do within the pause target: what one round finds can be a whole
+ * structure hanging from one written page (a tree built top down hangs
+ * each new subtree from a node the marker has passed), so a lull in the
+ * marking says nothing of what the program built meanwhile.  A program
+ * that never lets up ends the cycle by its allowance (collect.c), one
+ * round's worth behind.  Heap lock and step_mu held.  Returns true when
+ * there is new work. */
+#define MAX_ROUNDS 256
 static unsigned rounds;
 static size_t scanned_since_round;   /* step_mu */
+static size_t allocated_at_round;    /* heap lock */
 
 /* Marking the final pause can do within the pause target: a marker scans
  * a few GB/s here; a quarter of that leaves room for the roots, the
@@ -69,11 +73,13 @@ static size_t step(size_t budget)
 
 static bool another_round(void)
 {
+    size_t allocated = collect_allocated_since_full();
     if (!incremental_marking() || rounds >= MAX_ROUNDS ||
-        (rounds > 0 && scanned_since_round <= small_work()))
+        (rounds > 0 && scanned_since_round <= small_work() && allocated - allocated_at_round <= small_work()))
         return false;
     rounds++;
     scanned_since_round = 0;
+    allocated_at_round = allocated;
     watch_settle_fresh();
     mark_undefer_settled();
     /* SIZE_MAX: the backend cannot take and re-arm atomically, the final
@@ -95,12 +101,17 @@ static void settle_if_due(void)
     }
 }
 
-static bool preclean(void)
+/* Out of work: another round, or (same lock hold, so that nothing is
+ * built between the decision and the pause) the final pause.  Returns
+ * true when there is new work. */
+static bool round_or_finish(void)
 {
     heap_lock();
     pthread_mutex_lock(&step_mu);
     bool more = another_round();
     pthread_mutex_unlock(&step_mu);
+    if (!more && incremental_marking())
+        collect_locked(COLLECT_CYCLE_DONE);
     heap_unlock();
     return more;
 }
@@ -129,13 +140,8 @@ static void *bg_main(void *arg)
                 continue;
             }
             if (n == 0) {
-                if (preclean())
+                if (round_or_finish())
                     continue;
-                /* Nothing left: the final pause, by this thread. */
-                heap_lock();
-                if (incremental_marking())
-                    collect_locked(COLLECT_CYCLE_DONE);
-                heap_unlock();
                 break;
             }
         }
@@ -159,6 +165,7 @@ void incremental_cycle_started(void)
 {
     rounds = 0;
     scanned_since_round = 0;
+    allocated_at_round = collect_allocated_since_full();
     __atomic_store_n(&marking, true, __ATOMIC_RELEASE);
     if (bg_wanted && !bg_started)
         start_bg();

@@ -9,6 +9,7 @@
 #include "vg.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool enabled;
@@ -23,6 +24,7 @@ static struct {
 static bool young_overflow;   /* a push failed: recompute every block */
 static size_t settle_from;    /* young.v[settle_from..]: not yet looked at by watch_settle_fresh */
 static size_t fresh_pages;    /* pages of the blocks made fresh since then (relaxed: read unlocked) */
+static size_t stale_chunks;   /* chunks with watch_stale set, or more */
 
 bool watch_enable(void)
 {
@@ -63,7 +65,6 @@ static size_t page_words(const struct chunk *c) { return (c->npages + 63) / 64; 
 
 static bool page_bit(const uint64_t *map, size_t i) { return (map[i >> 6] >> (i & 63)) & 1; }
 static void page_set(uint64_t *map, size_t i) { map[i >> 6] |= (uint64_t)1 << (i & 63); }
-static void page_clear(uint64_t *map, size_t i) { map[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
 
 static uint64_t *want_bitmap(size_t bytes);
 
@@ -282,10 +283,58 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
     }
 }
 
-static void arm_later(uintptr_t lo, size_t len) { tracking_arm_later(lo, len); }
+/* Pages to arm, gathered in address order.  Arming is a system call per
+ * range, and the young blocks of a minor collection lie scattered among
+ * old ones while the heap is small (GCBench depth 22: 2048 one-page
+ * blocks, 1.6-3 ms of a minor pause, one range each): two runs separated
+ * by a few pages that are watched anyway (armed, or about to be) go out as
+ * one range.  Re-arming an armed page costs the kernel a PTE visit. */
+#define BRIDGE_PAGES 16
+static struct {
+    struct chunk *c;
+    size_t lo, hi;
+} pending;
 
-static void for_runs(const struct chunk *c, const uint64_t *bits, size_t from, size_t to,
-                     void (*op)(uintptr_t, size_t))
+static void arm_flush(void)
+{
+    if (pending.c)
+        tracking_arm_later(page_addr(pending.c, pending.lo), (pending.hi - pending.lo) * PAGE_SIZE);
+    pending.c = NULL;
+}
+
+static bool all_watched(const struct chunk *c, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (!page_bit(c->watch, i))
+            return false;
+    return true;
+}
+
+/* Arm pages [i, j) of c (queued; arm_flush, then tracking_arm_commit). */
+static void arm_pages(struct chunk *c, size_t i, size_t j)
+{
+    if (pending.c == c && i >= pending.hi && i - pending.hi <= BRIDGE_PAGES && all_watched(c, pending.hi, i)) {
+        if (j > pending.hi)
+            pending.hi = j;
+        return;
+    }
+    arm_flush();
+    pending.c = c;
+    pending.lo = i;
+    pending.hi = j;
+}
+
+static void disarm_flush(void);
+
+static void arm_commit(void)
+{
+    disarm_flush();
+    arm_flush();
+    tracking_arm_commit();
+}
+
+static void for_runs(struct chunk *c, const uint64_t *bits, size_t from, size_t to,
+                     void (*op)(struct chunk *, size_t, size_t))
 {
     size_t i = from;
     while (i < to) {
@@ -296,50 +345,70 @@ static void for_runs(const struct chunk *c, const uint64_t *bits, size_t from, s
         size_t j = i;
         while (j < to && page_bit(bits, j))
             j++;
-        op(page_addr(c, i), (j - i) * PAGE_SIZE);
+        op(c, i, j);
         i = j;
+    }
+}
+
+/* Disarm runs, gathered like arm runs (apply goes a bitmap word at a time). */
+static struct {
+    struct chunk *c;
+    size_t lo, hi;
+} unarm;
+
+static void disarm_flush(void)
+{
+    if (unarm.c) {
+        arm_flush();
+        tracking_disarm_range(page_addr(unarm.c, unarm.lo), (unarm.hi - unarm.lo) * PAGE_SIZE);
+    }
+    unarm.c = NULL;
+}
+
+static void disarm_pages(struct chunk *c, size_t i, size_t j)
+{
+    if (unarm.c == c && unarm.hi == i) {
+        unarm.hi = j;
+        return;
+    }
+    disarm_flush();
+    unarm.c = c;
+    unarm.lo = i;
+    unarm.hi = j;
+}
+
+/* Runs of set bits of `bits` (word w of c's page bitmaps) to op. */
+static void word_runs(struct chunk *c, size_t w, uint64_t bits, void (*op)(struct chunk *, size_t, size_t))
+{
+    while (bits) {
+        unsigned lo = (unsigned)__builtin_ctzll(bits);
+        uint64_t rest = bits >> lo;
+        unsigned n = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64 - lo;
+        op(c, w * 64 + lo, w * 64 + lo + n);
+        bits = lo + n >= 64 ? 0 : bits & ~((((uint64_t)1 << n) - 1) << lo);
     }
 }
 
 /* Bring pages [from, to) of c to the state `want`: arm what becomes
  * watched or was rescanned (take left it disarmed), disarm what no longer
- * holds an old object. */
+ * holds an old object.  A word of pages at a time: a full collection
+ * applies the whole heap in its pause. */
 static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
 {
-    uint64_t arm[CHUNK_SIZE / PAGE_SIZE / 64], disarm[CHUNK_SIZE / PAGE_SIZE / 64];
-    for (size_t lo = from; lo < to; lo += CHUNK_SIZE / PAGE_SIZE) {
-        size_t hi = to - lo > CHUNK_SIZE / PAGE_SIZE ? lo + CHUNK_SIZE / PAGE_SIZE : to;
-        memset(arm, 0, sizeof arm);
-        memset(disarm, 0, sizeof disarm);
-        for (size_t i = lo; i < hi; i++) {
-            bool w = page_bit(want, i), was = page_bit(c->watch, i), dirty = page_bit(c->rescan, i);
-            if (w && (!was || dirty))
-                page_set(arm, i - lo);
-            if (!w && was)
-                page_set(disarm, i - lo);
-            if (w && !was) {
-                page_set(c->watch, i);
-                c->age[i] = epoch;
-            }
-            else if (!w && was)
-                page_clear(c->watch, i);
-            page_clear(c->rescan, i);
-        }
-        for (size_t i = lo; i < hi;) {
-            size_t j = i;
-            bool a = page_bit(arm, i - lo), d = page_bit(disarm, i - lo);
-            if (!a && !d) {
-                i++;
-                continue;
-            }
-            while (j < hi && page_bit(arm, j - lo) == a && page_bit(disarm, j - lo) == d)
-                j++;
-            if (a)
-                tracking_arm_later(page_addr(c, i), (j - i) * PAGE_SIZE);
-            else
-                tracking_disarm_range(page_addr(c, i), (j - i) * PAGE_SIZE);
-            i = j;
-        }
+    for (size_t w = from / 64; w * 64 < to; w++) {
+        uint64_t m = ~(uint64_t)0;
+        if (w * 64 < from)
+            m &= ~(uint64_t)0 << (from - w * 64);
+        if (to - w * 64 < 64)
+            m &= ((uint64_t)1 << (to - w * 64)) - 1;
+        uint64_t wants = want[w] & m, was = c->watch[w] & m, dirty = c->rescan[w] & m;
+        uint64_t arm = wants & (~was | dirty), disarm = ~wants & was;
+        for (uint64_t fresh = wants & ~was; fresh; fresh &= fresh - 1)
+            c->age[w * 64 + (size_t)__builtin_ctzll(fresh)] = epoch;
+        c->watch[w] = (c->watch[w] & ~m) | wants;
+        c->rescan[w] &= ~m;
+        word_runs(c, w, arm, arm_pages);
+        word_runs(c, w, disarm, disarm_pages);
     }
 }
 
@@ -367,8 +436,9 @@ static uint64_t *want_bitmap(size_t bytes)
 }
 
 /* Bring the pages of c (or of block `only` in it) to the watch state `fn`
- * wants for their blocks; the blocks stop being young or fresh. */
-static void recompute(struct chunk *c, struct page_desc *only, want_fn fn)
+ * wants for their blocks; with `settle`, the blocks stop being young or
+ * fresh. */
+static void recompute(struct chunk *c, struct page_desc *only, want_fn fn, bool settle)
 {
     size_t from = c->first, to = c->npages;
     if (only) {
@@ -382,13 +452,16 @@ static void recompute(struct chunk *c, struct page_desc *only, want_fn fn)
         struct page_desc *b = only ? only : &c->pd[i];
         if (b->state == PS_SMALL || b->state == PS_LARGE) {
             fn(c, b, want);
-            b->flags &= ~(PF_YOUNG | PF_FRESH);
+            if (settle)
+                b->flags &= ~(PF_YOUNG | PF_FRESH);
         }
         if (only || c->single)
             break;
         i += b->npages ? b->npages : 1;
     }
     apply(c, want, from, to);
+    if (!only)
+        c->watch_stale = false;
 }
 
 static void update_block(struct page_desc *b)
@@ -397,7 +470,7 @@ static void update_block(struct page_desc *b)
         b->flags &= ~PF_YOUNG;
         return;   /* freed since, or now inside another block: that one is listed too */
     }
-    recompute(chunk_of_pd(b), b, block_want);
+    recompute(chunk_of_pd(b), b, block_want, true);
 }
 
 /* Watched pages rescanned outside young blocks still hold their old
@@ -408,8 +481,14 @@ static void rearm_rescanned(struct chunk *c)
         uint64_t r = c->rescan[w] & c->watch[w];
         c->rescan[w] = r;
     }
-    for_runs(c, c->rescan, c->first, c->npages, arm_later);
+    for_runs(c, c->rescan, c->first, c->npages, arm_pages);
     memset(c->rescan, 0, page_words(c) * 8);
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(struct page_desc *const *)a, y = (uintptr_t)*(struct page_desc *const *)b;
+    return x < y ? -1 : x > y;
 }
 
 void watch_update(bool full)
@@ -418,8 +497,10 @@ void watch_update(bool full)
         return;
     if (full || young_overflow) {
         for (struct chunk *c = chunk_list(); c; c = c->next)
-            recompute(c, NULL, block_want);
+            recompute(c, NULL, block_want, true);
     } else {
+        /* In address order, so that arm_pages joins their ranges. */
+        qsort(young.v, young.n, sizeof young.v[0], by_address);
         for (size_t i = 0; i < young.n; i++)
             update_block(young.v[i]);
         for (struct chunk *c = chunk_list(); c; c = c->next)
@@ -429,7 +510,55 @@ void watch_update(bool full)
     settle_from = 0;
     __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
     young_overflow = false;
-    tracking_arm_commit();
+    arm_commit();
+}
+
+/* The final pause of an incremental cycle leaves every page that can hold
+ * an old object armed: blocks that existed at the cycle's start were all
+ * armed then (watch_arm_all), a write since disarmed a page only to report
+ * it (precleaning re-armed it at once; the final take's pages are the
+ * rescanned ones, re-armed here), and the blocks made since are fresh:
+ * settled here if no round did.  What the new marks leave without an old
+ * object (the cycle's garbage) is disarmed later, a chunk at a time
+ * (watch_refresh), rather than in the pause: recomputing a 330 MB heap is
+ * 4-7 ms (GCBench depth 22), most of the final pause. */
+void watch_finish_cycle(void)
+{
+    if (!enabled)
+        return;
+    if (young_overflow) {
+        watch_update(true);   /* a fresh block may be missing from the list */
+        return;
+    }
+    watch_settle_fresh();
+    for (size_t i = 0; i < young.n; i++)
+        young.v[i]->flags &= ~PF_YOUNG;
+    young.n = 0;
+    settle_from = 0;
+    __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
+    for (struct chunk *c = chunk_list(); c; c = c->next) {
+        rearm_rescanned(c);
+        c->watch_stale = true;
+        stale_chunks++;
+    }
+    arm_commit();
+}
+
+bool watch_refresh_pending(void) { return stale_chunks != 0; }
+
+void watch_refresh(unsigned max_chunks)
+{
+    if (!enabled)
+        return;
+    unsigned n = 0;
+    for (struct chunk *c = chunk_list(); c && n < max_chunks; c = c->next)
+        if (c->watch_stale) {
+            recompute(c, NULL, block_want, false);
+            n++;
+        }
+    if (n < max_chunks)
+        stale_chunks = 0;   /* none left (removed chunks included) */
+    arm_commit();
 }
 
 /* Every page of a block of the normal kind: the start of an incremental
@@ -448,8 +577,8 @@ void watch_arm_all(void)
     if (!enabled)
         return;
     for (struct chunk *c = chunk_list(); c; c = c->next)
-        recompute(c, NULL, block_all);
-    tracking_arm_commit();
+        recompute(c, NULL, block_all, true);
+    arm_commit();
 }
 
 /* Settling is done in rounds, when the concurrent marker runs out of work,
@@ -472,10 +601,10 @@ size_t watch_settle_fresh(void)
         size_t first = pd_index(b), n = c->single ? c->npages - first : b->npages;
         for (size_t j = first; j < first + n; j++)
             page_set(c->watch, j);
-        tracking_arm_later(pd_addr(b), n * PAGE_SIZE);
+        arm_pages(c, first, first + n);
         pages += n;
     }
-    tracking_arm_commit();
+    arm_commit();
     /* Armed before the marker may scan them: writes from here on are seen. */
     for (size_t i = from; i < young.n; i++)
         __atomic_and_fetch(&young.v[i]->flags, (uint8_t)~PF_FRESH, __ATOMIC_RELEASE);

@@ -52,6 +52,15 @@ void watch_push_dirty(void);
  * rebuilt); else only the young blocks' pages and the rescanned ones. */
 void watch_update(bool full);
 
+/* The final pause of an incremental cycle, after marking: arm what the
+ * new marks need armed (the rescanned pages, the fresh blocks) and leave
+ * the disarming of pages without old objects to watch_refresh. */
+void watch_finish_cycle(void);
+/* Heap lock held, the world running: recompute the watch state of up to
+ * max_chunks chunks left stale by watch_finish_cycle. */
+bool watch_refresh_pending(void);
+void watch_refresh(unsigned max_chunks);
+
 /* The start of an incremental cycle: arm every page of every block of the
  * normal kind (the world may run: no object has been scanned yet). */
 void watch_arm_all(void);

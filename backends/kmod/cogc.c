@@ -353,6 +353,10 @@ static void cogc_vm_close(struct vm_area_struct *vma)
 	struct cogc_vma *rec = vma->vm_private_data;
 	struct cogc_ctx *ctx = rec->ctx;
 
+	/* A refused child's exit: its mm may be reallocated at the same
+	 * address for the next raw fork, which must count again. */
+	if (vma->vm_ops == &cogc_refused_vm_ops)
+		cmpxchg(&ctx->raw_fork_mm, vma->vm_mm, NULL);
 	/* munmap (or exit): the pages nobody else maps go now, not at the
 	 * last close. */
 	mutex_lock(&ctx->maps_lock);
