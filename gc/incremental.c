@@ -151,14 +151,10 @@ static void *bg_main(void *arg)
 
 static void start_bg(void)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (threads_create_unregistered(&bg_thread, bg_main, NULL) == 0)
         bg_started = true;
     else
         report_warn("incremental collection: no background marker thread; marking in allocation-paced steps");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void incremental_cycle_started(void)

@@ -527,16 +527,12 @@ static void *helper_main(void *arg)
 
 static void start_helpers(unsigned want)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (nhelpers < want) {
         if (threads_create_unregistered(&helpers[nhelpers], helper_main,
                                         (void *)(uintptr_t)(nhelpers + 1)) != 0)
             break;
         nhelpers++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void mark_after_fork_child(void)

@@ -338,15 +338,11 @@ static void start(void)
         if (option(OPT_STATS))
             report_line("cogc: notice source %s open", s->name);
     }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
     if (threads_create_unregistered(&t, notice_main, NULL) != 0)
         report_warn("COGC_BOOKMARK: no notice thread; the heap budget still applies");
     else
         started = true;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void pressure_init(void)

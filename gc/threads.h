@@ -40,7 +40,8 @@ void threads_start_world(void);
  * it points to (no sweep runs before the cycle's final pause anyway). */
 void threads_push_roots(uintptr_t self_sp, bool mark_free_lists);
 
-/* A thread the collector uses itself (markers): not registered. */
+/* A thread the collector uses itself (markers, the notice thread): not
+ * registered, every signal blocked but SIGSEGV, SIGBUS, SIGFPE, SIGILL. */
 int threads_create_unregistered(pthread_t *t, void *(*fn)(void *), void *arg);
 /* The same with the caller's attributes (NULL: joinable): created through
  * the first pthread_create in the global scope, not registered. */
