@@ -279,7 +279,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     rec->live = mark_run(markers_for(expect));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
-    rec->live = finalize_after_mark(rec->markers, rec->live);
+    rec->live = finalize_after_mark(rec->markers, rec->live, minor);
     verify_marks(minor ? "minor" : "full");
     debug_after_mark();
     if (why == COLLECT_INSPECT && collect_inspect_fn)
@@ -346,7 +346,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->live = mark_run(markers_for(mark_pending_bytes()));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
-    rec->live = finalize_after_mark(rec->markers, rec->live);
+    rec->live = finalize_after_mark(rec->markers, rec->live, false);
     verify_marks("incremental");
     debug_after_mark();
     alloc_after_mark();
