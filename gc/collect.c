@@ -52,6 +52,25 @@ static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
 #define MIN_NURSERY ((size_t)512 << 10)
 static size_t nursery;
 
+/* COGC_FREE_SPACE_DIVISOR: heap size (mapped, less what was given back)
+ * / divisor, or 0 when off. */
+static size_t divisor_floor(void)
+{
+    size_t divisor = (size_t)option(OPT_FREE_SPACE_DIVISOR);
+    if (!divisor)
+        return 0;
+    return (chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE) / divisor;
+}
+
+/* The young generation grows back to COGC_MIN_TRIGGER, or with the
+ * free-space divisor to heap / divisor: fewer minor collections, each
+ * costing what survives (bdwgc spaces its partial collections so too). */
+static size_t nursery_cap(void)
+{
+    size_t d = divisor_floor();
+    return d > min_trigger() ? d : min_trigger();
+}
+
 static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
 {
     uint64_t target = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000;
@@ -66,8 +85,8 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
      * preempts a short one is no reason). */
     if (mark_ns > target / 2 && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
         nursery /= 2;
-    else if (mark_ns < target / 4 && nursery < min_trigger())
-        nursery = nursery * 2 < min_trigger() ? nursery * 2 : min_trigger();
+    else if (mark_ns < target / 4 && nursery < nursery_cap())
+        nursery = nursery * 2 < nursery_cap() ? nursery * 2 : nursery_cap();
 }
 
 static void set_trigger(uint64_t live)
@@ -75,12 +94,8 @@ static void set_trigger(uint64_t live)
     size_t t = (size_t)(live * (uint64_t)option(OPT_GROWTH) / 100);
     /* COGC_FREE_SPACE_DIVISOR: while the heap is large for what lives
      * (after a peak), space collections by its size, as bdwgc does. */
-    size_t divisor = (size_t)option(OPT_FREE_SPACE_DIVISOR);
-    if (divisor) {
-        size_t heap = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
-        if (heap / divisor > t)
-            t = heap / divisor;
-    }
+    if (divisor_floor() > t)
+        t = divisor_floor();
     if (!nursery)
         nursery = min_trigger();
     /* A minor collection's cost grows with the young bytes that survive,
@@ -289,7 +304,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     rec->live = mark_run(markers_for(expect));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
-    rec->live = finalize_after_mark(rec->markers, rec->live);
+    rec->live = finalize_after_mark(rec->markers, rec->live, minor);
     verify_marks(minor ? "minor" : "full");
     debug_after_mark();
     if (why == COLLECT_INSPECT && collect_inspect_fn)
@@ -356,7 +371,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->live = mark_run(markers_for(mark_pending_bytes()));
     rec->mark_ns = os_now_ns() - t1;
     rec->markers = mark_markers_used();
-    rec->live = finalize_after_mark(rec->markers, rec->live);
+    rec->live = finalize_after_mark(rec->markers, rec->live, false);
     verify_marks("incremental");
     debug_after_mark();
     alloc_after_mark();

@@ -42,6 +42,20 @@ static bool collector_ready_for_links(void) { return collector_ready(); }
  * Traced objects (cogc_malloc_traced) are never scanned by the collector:
  * each marking above runs to a fixed point in which every newly marked
  * traced object has its procedure called once per collection.
+ *
+ * Per generation.  After any collection, every entry left in the tables
+ * has its object (a finalizer's), its data, its target and its location
+ * (a link's) marked or outside the heap: a target or object found
+ * unmarked was cleared, queued or marked, a location found unmarked was
+ * dropped, data was marked in step 1.  In generational mode marks are
+ * sticky until the next full collection clears them, and a minor
+ * collection frees only what is unmarked, so such an entry gives a minor
+ * collection nothing to do: steps 1-5 of a minor collection visit only
+ * the entries registered, re-registered or moved since the last
+ * collection (the `fresh` lists).  The one way an old object loses its
+ * mark between full collections is cogc_free: after one (while links
+ * exist), the next minor collection visits every entry, as before.
+ * Queued finalizers and traced objects are few and always visited.
  */
 
 struct fin_item {
@@ -50,8 +64,8 @@ struct fin_item {
     uintptr_t data;
 };
 
-static struct addrmap fins;          /* obj -> fn, data, mode */
-static struct addrmap short_links;   /* link -> hidden target */
+static struct addrmap fins;          /* obj -> fn, data, mode | LISTED */
+static struct addrmap short_links;   /* link -> hidden target, LISTED */
 static struct addrmap long_links;
 static struct addrmap traced;        /* obj -> fn, env, epoch traced */
 static struct {
@@ -66,6 +80,74 @@ volatile bool finalize_work;
 static int on_demand;
 static cogc_finalizer_notifier notifier;
 static cogc_collect_callback start_callback;
+
+/* ---- per generation ------------------------------------------------------ */
+
+/* Keys of the entries registered, re-registered or moved since the last
+ * collection; each listed once (LISTED set in its flag word: v[1] of a
+ * link, v[2] of a finalizer).  lost: one could not be listed, so the next
+ * step visits every entry. */
+struct fresh {
+    uintptr_t *v;
+    size_t n, cap;
+    bool lost;
+    unsigned flag_word;
+};
+#define LISTED ((uintptr_t)8)
+static struct fresh fresh_fins = {.flag_word = 2}, fresh_short = {.flag_word = 1}, fresh_long = {.flag_word = 1};
+static volatile bool objects_freed;  /* cogc_free since the last collection, links registered */
+static bool visit_all;               /* this step: not a minor collection, or objects_freed */
+static size_t visited;               /* entries visited by the last step (tests) */
+
+static void note_fresh(struct fresh *f, struct addrmap_entry *e)
+{
+    uintptr_t *w = &e->v[f->flag_word];
+    if (*w & LISTED)
+        return;
+    if (VEC_PUSH(*f, addrmap_key_addr(e)))
+        *w |= LISTED;
+    else
+        f->lost = true;
+}
+
+typedef void visit_fn(struct addrmap *m, struct addrmap_entry *e);
+
+/* fn on every entry of m this step must look at (see "Per generation"). */
+static void visit(struct addrmap *m, struct fresh *f, visit_fn *fn)
+{
+    if (visit_all || f->lost) {
+        ADDRMAP_FOREACH(m, e) {
+            visited++;
+            fn(m, e);
+        }
+        return;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        struct addrmap_entry *e = addrmap_find(m, f->v[i]);
+        if (e) {
+            visited++;
+            fn(m, e);
+        }
+    }
+}
+
+/* End of a step: every entry is old now. */
+static void forget_fresh(struct addrmap *m, struct fresh *f)
+{
+    if (f->lost) {
+        ADDRMAP_FOREACH(m, e) e->v[f->flag_word] &= ~LISTED;
+    } else {
+        for (size_t i = 0; i < f->n; i++) {
+            struct addrmap_entry *e = addrmap_find(m, f->v[i]);
+            if (e)
+                e->v[f->flag_word] &= ~LISTED;
+        }
+    }
+    f->n = 0;
+    f->lost = false;
+}
+
+size_t finalize_visited(void) { return visited; }
 
 /* ---- marking helpers ---------------------------------------------------- */
 
@@ -188,27 +270,23 @@ static void push_contents(uintptr_t obj, int mode)
 
 /* ---- links ---------------------------------------------------------------- */
 
-/* Clear links to unmarked targets. */
-static void clear_links(struct addrmap *m)
+/* Clear a link to an unmarked target. */
+static void clear_link(struct addrmap *m, struct addrmap_entry *e)
 {
-    ADDRMAP_FOREACH(m, e) {
-        struct object_ref o;
-        /* A target outside the heap never dies. */
-        if (object_find(~e->v[0], true, &o) != OBJ_FOUND || is_marked(o.start))
-            continue;
-        *(void **)addrmap_key_addr(e) = NULL;
-        addrmap_remove(m, e);
-    }
+    struct object_ref o;
+    /* A target outside the heap never dies. */
+    if (object_find(~e->v[0], true, &o) != OBJ_FOUND || is_marked(o.start))
+        return;
+    *(void **)addrmap_key_addr(e) = NULL;
+    addrmap_remove(m, e);
 }
 
-/* Drop links stored in objects about to be swept. */
-static void drop_dangling_links(struct addrmap *m)
+/* Drop a link stored in an object about to be swept. */
+static void drop_dangling_link(struct addrmap *m, struct addrmap_entry *e)
 {
-    ADDRMAP_FOREACH(m, e) {
-        struct object_ref o;
-        if (object_find(addrmap_key_addr(e), true, &o) == OBJ_FOUND && !is_marked(o.start))
-            addrmap_remove(m, e);
-    }
+    struct object_ref o;
+    if (object_find(addrmap_key_addr(e), true, &o) == OBJ_FOUND && !is_marked(o.start))
+        addrmap_remove(m, e);
 }
 
 /* ---- the step ------------------------------------------------------------- */
@@ -232,6 +310,38 @@ static void queue_ready(struct addrmap_entry *e)
     push_word(it.data);
 }
 
+static void push_data(struct addrmap *m, struct addrmap_entry *e)
+{
+    (void)m;
+    push_word(e->v[1]);
+}
+
+/* 3: one object at a time, so a cycle is told from a chain. */
+static void order_one(struct addrmap *m, struct addrmap_entry *e)
+{
+    (void)m;
+    uintptr_t obj = addrmap_key_addr(e);
+    e->v[2] &= ~(uintptr_t)4;
+    if (is_marked(obj))
+        return;
+    e->v[2] |= 4;   /* unreachable at the start of this step */
+    if ((e->v[2] & 3) == COGC_FINALIZE_NO_ORDER)
+        return;
+    push_contents(obj, (int)(e->v[2] & 3));
+    mark_fixpoint(1);
+    if (is_marked(obj) && cycles_reported++ < 8)
+        report_warn("finalization cycle involving %p: its finalizer is not run%s", (void *)obj,
+                    cycles_reported == 8 ? " (further cycles are not reported)" : "");
+}
+
+/* 4 */
+static void queue_if_ready(struct addrmap *m, struct addrmap_entry *e)
+{
+    (void)m;
+    if ((e->v[2] & 4) && !is_marked(addrmap_key_addr(e)))
+        queue_ready(e);
+}
+
 void finalize_pretrace(void)
 {
     if (!traced.used)
@@ -243,19 +353,31 @@ void finalize_pretrace(void)
     untraced = saved;
 }
 
-uint64_t finalize_after_mark(unsigned markers, uint64_t live)
+static void forget_all_fresh(void)
+{
+    forget_fresh(&fins, &fresh_fins);
+    forget_fresh(&short_links, &fresh_short);
+    forget_fresh(&long_links, &fresh_long);
+}
+
+uint64_t finalize_after_mark(unsigned markers, uint64_t live, bool minor)
 {
     epoch++;
+    visited = 0;
+    visit_all = !minor || objects_freed;
+    objects_freed = false;
     untraced = traced.used;
     trace_work.n = 0;
     scanned_at = UINT64_MAX;
     if (start_callback)
         start_callback();
-    if (!fins.used && !short_links.used && !long_links.used && !traced.used && queue_head == queue.n)
+    if (!fins.used && !short_links.used && !long_links.used && !traced.used && queue_head == queue.n) {
+        forget_all_fresh();
         return live;
+    }
 
     /* 1 */
-    ADDRMAP_FOREACH(&fins, e) push_word(e->v[1]);
+    visit(&fins, &fresh_fins, push_data);
     for (size_t i = queue_head; i < queue.n; i++) {
         push_word(queue.v[i].obj);
         push_word(queue.v[i].data);
@@ -263,42 +385,25 @@ uint64_t finalize_after_mark(unsigned markers, uint64_t live)
     live = mark_fixpoint(markers);
 
     /* 2 */
-    clear_links(&short_links);
+    visit(&short_links, &fresh_short, clear_link);
 
-    /* 3: one object at a time, so a cycle is told from a chain. */
     if (fins.used) {
-        ADDRMAP_FOREACH(&fins, e) {
-            uintptr_t obj = addrmap_key_addr(e);
-            e->v[2] &= ~(uintptr_t)4;
-            if (is_marked(obj))
-                continue;
-            e->v[2] |= 4;   /* unreachable at the start of this step */
-            if ((e->v[2] & 3) == COGC_FINALIZE_NO_ORDER)
-                continue;
-            push_contents(obj, (int)(e->v[2] & 3));
-            live = mark_fixpoint(1);
-            if (is_marked(obj) && cycles_reported++ < 8)
-                report_warn("finalization cycle involving %p: its finalizer is not run%s", (void *)obj,
-                            cycles_reported == 8 ? " (further cycles are not reported)" : "");
-        }
-        /* 4 */
-        ADDRMAP_FOREACH(&fins, e) {
-            if ((e->v[2] & 4) && !is_marked(addrmap_key_addr(e)))
-                queue_ready(e);
-        }
+        visit(&fins, &fresh_fins, order_one);        /* 3 */
+        visit(&fins, &fresh_fins, queue_if_ready);   /* 4 */
         live = mark_fixpoint(markers);
         if (queue_head < queue.n)
             finalize_work = true;
     }
 
     /* 5 */
-    clear_links(&long_links);
-    drop_dangling_links(&short_links);
-    drop_dangling_links(&long_links);
+    visit(&long_links, &fresh_long, clear_link);
+    visit(&short_links, &fresh_short, drop_dangling_link);
+    visit(&long_links, &fresh_long, drop_dangling_link);
     ADDRMAP_FOREACH(&traced, e) {
         if (!is_marked(addrmap_key_addr(e)))
             addrmap_remove(&traced, e);
     }
+    forget_all_fresh();
     return live;
 }
 
@@ -330,6 +435,8 @@ bool finalize_registered;
 
 void finalize_forget(uintptr_t obj)
 {
+    if (__atomic_load_n(&short_links.used, __ATOMIC_RELAXED) || __atomic_load_n(&long_links.used, __ATOMIC_RELAXED))
+        objects_freed = true;
     /* Unlocked peek: registering an object while another thread frees it
      * is the program's race. */
     if (!__atomic_load_n(&fins.used, __ATOMIC_RELAXED) && !__atomic_load_n(&traced.used, __ATOMIC_RELAXED))
@@ -385,11 +492,14 @@ COGC_API int cogc_register_finalizer(void *obj, cogc_finalizer_fn fn, void *data
     if (e && fn) {
         e->v[0] = (uintptr_t)fn;
         e->v[1] = (uintptr_t)data;
-        e->v[2] = (uintptr_t)mode;
+        e->v[2] = (uintptr_t)mode | (e->v[2] & LISTED);
+        note_fresh(&fresh_fins, e);   /* data may be young, and so may obj */
     }
     heap_unlock();
     return rc;
 }
+
+static struct fresh *fresh_of(struct addrmap *m) { return m == &short_links ? &fresh_short : &fresh_long; }
 
 static int link_register(struct addrmap *m, void **link, const void *obj)
 {
@@ -401,9 +511,13 @@ static int link_register(struct addrmap *m, void **link, const void *obj)
         return -1;
     heap_lock();
     bool created;
+    /* cogc_free must tell the next minor collection (finalize_forget). */
+    __atomic_store_n(&finalize_registered, true, __ATOMIC_RELAXED);
     struct addrmap_entry *e = addrmap_insert(m, (uintptr_t)link, &created);
-    if (e && created)
+    if (e && created) {
         e->v[0] = addrmap_hide((uintptr_t)obj);
+        note_fresh(fresh_of(m), e);
+    }
     heap_unlock();
     if (!e) {
         errno = ENOMEM;
@@ -451,6 +565,7 @@ static int link_move(struct addrmap *m, void **link, void **new_link)
             rc = 1;
         } else {
             n->v[0] = target;
+            note_fresh(fresh_of(m), n);   /* the new location may be young */
             addrmap_remove(m, addrmap_find(m, (uintptr_t)link));
         }
     }

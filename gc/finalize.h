@@ -5,13 +5,18 @@
 #define COGC_FINALIZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Heap lock held, world stopped, marking done (`live` bytes marked).
  * Marks what finalizers, their data, queued finalizers and traced objects
  * keep alive, clears disappearing links, queues ready finalizers.
- * Returns the bytes marked in all. */
-uint64_t finalize_after_mark(unsigned markers, uint64_t live);
+ * Returns the bytes marked in all.  minor: a minor collection (sticky
+ * marks), which looks only at the finalizers and links registered or
+ * moved since the last collection (finalize.c, "Per generation"). */
+uint64_t finalize_after_mark(unsigned markers, uint64_t live, bool minor);
+/* Table entries the last finalize_after_mark looked at (for tests). */
+size_t finalize_visited(void);
 /* At an incremental cycle's start, world stopped, roots scanned: call the
  * procedure of every traced object (cogc_malloc_traced) that exists, live
  * or not, without marking the object itself, so that what traced objects

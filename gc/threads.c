@@ -9,6 +9,8 @@
 #include "report.h"
 #include "roots.h"
 #include "race.h"
+#include "regs.h"
+#include "collect.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -26,7 +28,28 @@ static struct thread *spare_records;
 static struct thread *slab_next, *slab_end;   /* records never used yet */
 static pthread_key_t exit_key;
 
-static volatile int world;   /* odd while the world is stopped */
+/* The stop handshake.  `world` is the epoch: odd while the world is
+ * stopped, bumped once to stop and once to restart, so each stop has its
+ * own odd value.  threads_start_world does not wait for the threads to
+ * leave the handler, and it need not:
+ *  - a thread's handler waits for `world` to differ from the value it
+ *    read, not to become even: one that is scheduled only after the next
+ *    stop began (world w+2) leaves at once, and the next stop's signal,
+ *    kept pending while the handler runs (the handler blocks every
+ *    signal), calls the handler again right after, which reads w+2;
+ *  - `acks` is reset for a stop before its signals go out, and a thread
+ *    acknowledges a stop only from a handler that read that stop's odd
+ *    value, after which it writes nothing the collector reads until its
+ *    next acknowledgement: a late thread cannot be counted for a later
+ *    stop, nor can its stack pointer (saved before the acknowledgement)
+ *    be stale for one;
+ *  - a thread still in the old handler runs no code of the program, so
+ *    the next collection finding it there is as good as finding it
+ *    stopped; it cannot acknowledge before it re-enters the handler for
+ *    the new stop, and the collector waits for that.
+ * So restarting is one atomic increment and one wake, whatever the
+ * number of threads. */
+static volatile int world;
 static volatile int acks;
 
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
@@ -120,7 +143,9 @@ void threads_stop_world(void)
     struct thread *self = tl_state.self;
     for (struct thread **pp = &registry; *pp;) {
         struct thread *t = *pp;
-        if (t == self) {
+        /* In cogc_do_blocking: it runs no code of the program until it
+         * takes the heap lock, which the collector holds. */
+        if (t == self || t->blocked) {
             pp = &t->next;
             continue;
         }
@@ -165,7 +190,7 @@ void threads_push_roots(uintptr_t self_sp, bool mark_free_lists)
 {
     struct thread *self = tl_state.self;
     for (struct thread *t = registry; t; t = t->next) {
-        uintptr_t sp = t == self ? self_sp : t->sp;
+        uintptr_t sp = t == self ? self_sp : t->blocked ? t->blocked_sp : t->sp;
         if (sp < t->stack_lo || sp > t->stack_hi)
             sp = t->stack_lo;   /* on another stack: scan all of ours */
         mark_push_root_range(sp, t->stack_hi);
@@ -278,6 +303,69 @@ int threads_unregister_self(void)
 }
 
 unsigned threads_count(void) { return nthreads; }
+
+/* ---- blocking regions ---------------------------------------------------- */
+
+/* The frame scanned for a blocked thread: its callee-saved registers and
+ * the call's arguments, then every caller's frame above. */
+struct blocking_frame {
+    struct regs_spill regs;
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void set_blocked(struct thread *t, bool on, uintptr_t sp)
+{
+    heap_lock();
+    if (on)
+        t->blocked_sp = sp;
+    t->blocked = on;
+    heap_unlock();
+}
+
+__attribute__((noinline)) void *threads_do_blocking(void *(*fn)(void *), void *arg)
+{
+    struct thread *t = tl_state.self;
+    if (!t || t->blocked)
+        return fn(arg);
+    volatile struct blocking_frame f;
+    regs_spill((struct regs_spill *)&f.regs);
+    f.fn = fn;
+    f.arg = arg;
+    set_blocked(t, true, (uintptr_t)&f);
+    void *r = fn(arg);
+    /* Waits for a collection under way: the program's code runs again
+     * only with the world. */
+    set_blocked(t, false, 0);
+    regs_keep(&f);
+    return r;
+}
+
+COGC_API void *cogc_do_blocking(void *(*fn)(void *), void *arg)
+{
+    if (cogc_init() != 0)
+        return fn(arg);
+    return threads_do_blocking(fn, arg);
+}
+
+COGC_API void *cogc_call_with_gc_active(void *(*fn)(void *), void *arg)
+{
+    if (!collector_ready())
+        return fn(arg);
+    return threads_call_active(fn, arg);
+}
+
+void *threads_call_active(void *(*fn)(void *), void *arg)
+{
+    struct thread *t = tl_state.self;
+    if (!t || !t->blocked)
+        return fn(arg);
+    uintptr_t sp = t->blocked_sp;
+    set_blocked(t, false, 0);   /* stopped by signal, whole stack scanned */
+    void *r = fn(arg);
+    set_blocked(t, true, sp);   /* the frames below sp are the blocking function's */
+    return r;
+}
 
 /* ---- creation ----------------------------------------------------------- */
 

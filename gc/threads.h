@@ -17,6 +17,10 @@ struct thread {
     pid_t tid;                   /* kernel thread id: tells an exited thread apart */
     uintptr_t stack_lo, stack_hi;
     volatile uintptr_t sp;       /* saved by the suspend handler */
+    /* In cogc_do_blocking: not signalled to stop; its stack is scanned from
+     * blocked_sp.  Both change only under the heap lock. */
+    bool blocked;
+    uintptr_t blocked_sp;
     struct tl *tl;
     unsigned ntls;
     struct { uintptr_t lo, hi; } tls[MAX_TLS_RANGES];
@@ -27,6 +31,9 @@ int threads_init(void);
 int threads_register_self(void);
 int threads_unregister_self(void);
 unsigned threads_count(void);
+/* cogc_do_blocking, cogc_call_with_gc_active. */
+void *threads_do_blocking(void *(*fn)(void *), void *arg);
+void *threads_call_active(void *(*fn)(void *), void *arg);
 
 /* With the heap lock held. */
 void threads_stop_world(void);

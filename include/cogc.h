@@ -422,6 +422,20 @@ COGC_API void *cogc_call_with_lock(void *(*fn)(void *), void *arg);
 /* 1 if the calling thread is registered, else 0. */
 COGC_API int cogc_thread_is_registered(void);
 
+/* Run fn(arg) as a blocking region (a system call that may wait long): the
+ * calling thread is not stopped by collections meanwhile, so a collection
+ * does not wait for it to be scheduled; its stack is scanned from this
+ * call's frame up, with the registers it had here.  fn must not allocate,
+ * free, or read or write pointers to collected objects, except inside
+ * cogc_call_with_gc_active.  Leaving the region waits for a collection
+ * under way.  Nested calls, and calls from unregistered threads, just run
+ * fn.  Returns fn's result. */
+COGC_API void *cogc_do_blocking(void *(*fn)(void *), void *arg);
+/* Inside cogc_do_blocking's fn: run fn(arg) as an ordinary registered
+ * thread (stopped and scanned as usual), then block again.  Outside one,
+ * just run fn.  Returns fn's result. */
+COGC_API void *cogc_call_with_gc_active(void *(*fn)(void *), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

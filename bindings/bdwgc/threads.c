@@ -37,10 +37,11 @@ GC_API void *GC_CALL GC_call_with_stack_base(GC_stack_base_func fn, void *arg)
     return fn(&sb, arg);
 }
 
-/* A thread blocked in a system call is stopped by a signal like any
- * other, and its whole stack is scanned: nothing to do around it. */
-GC_API void *GC_CALL GC_do_blocking(GC_fn_type fn, void *cd) { return fn(cd); }
-GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type fn, void *cd) { return fn(cd); }
+/* A thread in GC_do_blocking is not stopped by collections (Guile's
+ * finalizer thread waits in one for its pipe): a collection does not wait
+ * for it to be scheduled. */
+GC_API void *GC_CALL GC_do_blocking(GC_fn_type fn, void *cd) { return cogc_do_blocking(fn, cd); }
+GC_API void *GC_CALL GC_call_with_gc_active(GC_fn_type fn, void *cd) { return cogc_call_with_gc_active(fn, cd); }
 
 GC_API void GC_CALL GC_allow_register_threads(void) { shim_ensure(); }
 
