@@ -41,14 +41,10 @@ void alloc_flush_counts(struct tl *t)
 {
     collect_note_allocated(t->refilled);
     t->refilled = 0;
+    collect_note_net(t->used, t->freed);
+    t->used = 0;
     stats_freed(t->freed);
     t->freed = 0;
-}
-
-void alloc_flush_freed(void)
-{
-    stats_freed(tl_state.freed);
-    tl_state.freed = 0;
 }
 
 static void large_link(struct page_desc *pd)
@@ -108,6 +104,7 @@ static void *alloc_large(size_t size, enum kind k)
     heap_lock();
     alloc_flush_counts(&tl_state);
     collect_note_allocated(n * PAGE_SIZE);
+    collect_note_net(n * PAGE_SIZE, 0);
     collect_maybe_locked();
     bool zero = true;
     struct page_desc *pd = large_pages(n, &zero);
@@ -278,8 +275,10 @@ void alloc_free(void *ptr)
         heap_lock();
         bool ok = bit_clear_atomic(c->alloc, bit);
         size_t bytes = object_size(b);
-        if (ok)
+        if (ok) {
             free_large(b);
+            collect_note_net(0, bytes);
+        }
         heap_unlock();
         if (!ok)
             return misuse_freed(ptr);
@@ -310,7 +309,9 @@ void alloc_free(void *ptr)
                 if (!fl->n++)
                     fl->tail = ptr;
             } else {
-                /* Not on any list: the sweep after the next collection takes it. */
+                /* Not on any list: the sweep after the next collection
+                 * takes it (so it is not subtracted from the trigger's
+                 * count: only a collection makes it reusable). */
                 make_free(ptr, NULL);
             }
         }

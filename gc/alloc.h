@@ -19,6 +19,7 @@ struct tl {
     void *fl[2][NCLASSES];     /* KIND_NORMAL and KIND_ATOMIC lists */
     size_t refilled;           /* bytes handed to this thread since last flush */
     size_t freed;              /* bytes freed to this thread's lists since last flush */
+    size_t used;               /* bytes taken from this thread's lists since last flush */
     struct thread *self;       /* registry record, NULL while unregistered */
     int busy;                  /* in an allocation or free entry point (signal re-entry check) */
 };
@@ -29,11 +30,13 @@ static inline void *alloc_fast(size_t size, enum kind k)
 {
     if (unlikely(size > MAX_SMALL) || k > KIND_ATOMIC)
         return NULL;
-    void **head = &tl_state.fl[k][size_to_class(size)];
+    unsigned cls = size_to_class(size);
+    void **head = &tl_state.fl[k][cls];
     void *p = *head;
     if (unlikely(!p))
         return NULL;
     *head = ((void **)p)[0];
+    tl_state.used += size_classes[cls].size;   /* the trigger's net count (collect.c) */
     ((void **)p)[0] = NULL;
     ((void **)p)[1] = NULL;
     return p;
@@ -113,10 +116,8 @@ void alloc_mark_free_lists(struct tl *t);
 void alloc_mark_heap_roots(bool drop_lists);
 void alloc_after_mark(void);   /* new epoch: blocks unswept, large objects swept */
 void alloc_drop_free_lists(struct tl *t);   /* thread exit */
-/* Heap lock held: refilled bytes to the collection trigger, freed bytes
- * to the statistics. */
+/* Heap lock held: refilled, taken and freed bytes to the collection
+ * trigger, freed bytes to the statistics. */
 void alloc_flush_counts(struct tl *t);
-/* The calling thread's freed bytes to the statistics (no lock needed). */
-void alloc_flush_freed(void);
 
 #endif

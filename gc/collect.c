@@ -23,6 +23,7 @@
 #include "regs.h"
 
 static size_t since_last;      /* bytes handed out since the last collection */
+static size_t used_since, freed_since;   /* taken by the program / freed explicitly, since */
 static size_t since_full;      /* ... between the last full collection and the last one */
 static size_t trigger;
 static size_t paced_at;         /* since_last at the last paced marking step */
@@ -144,6 +145,28 @@ void collect_set_markers(unsigned n)
 void collect_set_automatic(bool on) { automatic = on; }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
+void collect_note_net(size_t used, size_t freed)
+{
+    used_since += used;
+    freed_since += freed;
+}
+
+/* Allocation since the last collection that was not freed explicitly: all
+ * a collection can find dead.  Refills alone would count a program that
+ * frees everything (perl) again and again, as its frees wait on other size
+ * classes' lists or give back pages for the next large object.  Frees are
+ * subtracted from the larger of the bytes refilled and the bytes taken:
+ * taking counts the reuse of freed objects that no refill sees (so a loop
+ * of malloc and free cannot hide a leak elsewhere), refills count the lists
+ * not used yet (so without frees the trigger is what it was). */
+static bool trigger_reached(void)
+{
+    if (since_last < trigger)
+        return false;
+    size_t handed = since_last > used_since ? since_last : used_since;
+    return handed > freed_since && handed - freed_since >= trigger;
+}
+
 size_t collect_allocated_since_full(void) { return since_full + since_last; }
 
 int collect_disabled;
@@ -165,7 +188,7 @@ void collect_maybe_locked(void)
          * pause left to disarm. */
         if (watch_refresh_pending())
             watch_refresh(1);
-        if (since_last >= trigger && !collect_disabled && automatic)
+        if (trigger_reached() && !collect_disabled && automatic)
             collect_locked(COLLECT_TRIGGER);
         return;
     }
@@ -255,7 +278,7 @@ static void finish_bookkeeping(struct gc_record *rec)
 {
     ncollections++;
     since_full = rec->kind == PAUSE_MINOR ? since_full + since_last : 0;
-    since_last = 0;
+    since_last = used_since = freed_since = 0;
     rec->marked = rec->live;
     if (rec->kind == PAUSE_MINOR) {
         last_minor_marked = rec->marked;

@@ -19,6 +19,9 @@ bool collector_ready(void);
 int collect_init(void);
 /* Heap lock held for all of these. */
 void collect_note_allocated(size_t bytes);
+/* Bytes the program took (allocated from lists or as large objects) and
+ * bytes it freed explicitly: the trigger counts allocation net of frees. */
+void collect_note_net(size_t used, size_t freed);
 /* Bytes handed out since the last full collection. */
 size_t collect_allocated_since_full(void);
 void collect_maybe_locked(void);

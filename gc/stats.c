@@ -158,8 +158,8 @@ void stats_fill(struct cogc_stats *s)
     s->blacklisted_pages = mark_blacklisted();
     s->threads = threads_count();
     snprintf(s->dirty_backend, sizeof s->dirty_backend, "%s", tracking_backend_name());
+    alloc_flush_counts(&tl_state);   /* this thread's frees; others' count from their next refill */
     heap_unlock();
-    alloc_flush_freed();   /* this thread's frees; others' count from their next refill */
     s->allocated_bytes = atomic_load(&stat_allocated);
     s->freed_bytes = atomic_load(&stat_freed);
     s->reclaimed_bytes = atomic_load(&stat_reclaimed);
