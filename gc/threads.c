@@ -78,7 +78,9 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     int saved = errno;
     struct thread *t = tl_state.self;
     int w = __atomic_load_n(&world, __ATOMIC_ACQUIRE);
-    if (t && (w & 1)) {
+    /* Once per stop: under TSan a signal sent again may arrive after the
+     * thread stopped for this stop, or only at the next one. */
+    if (t && (w & 1) && __atomic_load_n(&t->stopped, __ATOMIC_RELAXED) != w) {
         /* The interrupted registers are in the signal frame above us.  A
          * handler that ThreadSanitizer held back is called later, as a
          * function, from the thread's next entry into its runtime: there
@@ -87,6 +89,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
         __builtin_unwind_init();
         volatile uintptr_t here = 0;
         t->sp = (uintptr_t)&here;
+        __atomic_store_n(&t->stopped, w, __ATOMIC_RELAXED);
         race_release(&acks);   /* what this thread wrote, to the collector */
         __atomic_add_fetch(&acks, 1, __ATOMIC_RELEASE);
         os_futex_wake(&acks, 1);
@@ -112,12 +115,35 @@ static int signal_thread(const struct thread *t)
     return rc;
 }
 
+/* ThreadSanitizer (GCC 12's) runs the handler of an asynchronous signal
+ * only when the thread next leaves one of its interceptors, or at once if
+ * the thread is in one it knows blocks (nanosleep, pthread_cond_wait...);
+ * read, write or waitpid are not among those.  A thread blocked in read
+ * would hold the signal forever: so under TSan the handler is installed
+ * without SA_RESTART, and the signal ends such a system call with EINTR,
+ * which leaves the interceptor.  A signal that arrives inside the
+ * interceptor just before its system call starts is held without
+ * interrupting it: threads that have not stopped after RESEND_NS are sent
+ * the signal again. */
+#define RESEND_NS 20000000u
+static void resend_to_laggards(int w, const struct thread *self)
+{
+    for (struct thread *t = registry; t; t = t->next)
+        if (t != self && __atomic_load_n(&t->stopped, __ATOMIC_RELAXED) != w)
+            (void)signal_thread(t);   /* it was signalled once already: a failure here changes nothing */
+}
+
 void threads_stop_world(void)
 {
-    __atomic_add_fetch(&world, 1, __ATOMIC_ACQ_REL);
+    /* acks is reset before world turns odd: a thread signalled again at
+     * the last stop may stop (and acknowledge) as soon as it does. */
     __atomic_store_n(&acks, 0, __ATOMIC_RELEASE);
+    int w = __atomic_load_n(&world, __ATOMIC_RELAXED) + 1;
     int sent = 0;
     struct thread *self = tl_state.self;
+    if (self)   /* a signal left over for this thread must not stop it */
+        __atomic_store_n(&self->stopped, w, __ATOMIC_RELAXED);
+    __atomic_store_n(&world, w, __ATOMIC_SEQ_CST);
     for (struct thread **pp = &registry; *pp;) {
         struct thread *t = *pp;
         if (t == self) {
@@ -147,8 +173,15 @@ void threads_stop_world(void)
         }
     }
     int a;
-    while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent)
-        os_futex_wait(&acks, a);
+    while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent) {
+        if (!COGC_TSAN) {
+            os_futex_wait(&acks, a);
+            continue;
+        }
+        os_futex_wait_ns(&acks, a, RESEND_NS);
+        if (__atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent)
+            resend_to_laggards(w, self);
+    }
     race_acquire(&acks);
 }
 
@@ -410,7 +443,7 @@ int threads_init(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = suspend_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sa.sa_flags = SA_SIGINFO | (COGC_TSAN ? 0 : SA_RESTART);   /* see RESEND_NS */
     sigfillset(&sa.sa_mask);
     if (sigaction(SUSPEND_SIGNAL, &sa, NULL) != 0)
         return -1;

@@ -17,6 +17,7 @@ struct thread {
     pid_t tid;                   /* kernel thread id: tells an exited thread apart */
     uintptr_t stack_lo, stack_hi;
     volatile uintptr_t sp;       /* saved by the suspend handler */
+    int stopped;                 /* the (odd) `world` it last stopped for (atomic) */
     struct tl *tl;
     unsigned ntls;
     struct { uintptr_t lo, hi; } tls[MAX_TLS_RANGES];
