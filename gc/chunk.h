@@ -68,11 +68,23 @@ struct chunk {
 };
 
 extern struct chunk **chunk_table;
+/* The lowest and highest address of any chunk: written under the heap
+ * lock when a chunk is added, read without it by the pointer test (a stale
+ * pair only misses the chunk being added, which the reader cannot hold a
+ * pointer into yet), hence relaxed atomic accesses (plain moves on x86-64). */
 extern uintptr_t heap_lo, heap_hi;
+
+static inline uintptr_t heap_lo_get(void) { return __atomic_load_n(&heap_lo, __ATOMIC_RELAXED); }
+static inline uintptr_t heap_hi_get(void) { return __atomic_load_n(&heap_hi, __ATOMIC_RELAXED); }
+static inline bool heap_contains(uintptr_t a)
+{
+    uintptr_t lo = heap_lo_get();
+    return a - lo < heap_hi_get() - lo;
+}
 
 static inline struct chunk *chunk_of(uintptr_t a)
 {
-    if (a - heap_lo >= heap_hi - heap_lo)
+    if (!heap_contains(a))
         return NULL;
     return chunk_table[a >> CHUNK_SHIFT];
 }
