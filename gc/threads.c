@@ -119,13 +119,25 @@ static int signal_thread(const struct thread *t)
  * only when the thread next leaves one of its interceptors, or at once if
  * the thread is in one it knows blocks (nanosleep, pthread_cond_wait...);
  * read, write or waitpid are not among those.  A thread blocked in read
- * would hold the signal forever: so under TSan the handler is installed
- * without SA_RESTART, and the signal ends such a system call with EINTR,
- * which leaves the interceptor.  A signal that arrives inside the
- * interceptor just before its system call starts is held without
- * interrupting it: threads that have not stopped after RESEND_NS are sent
- * the signal again. */
+ * would hold the signal forever, as the system call restarts after TSan's
+ * own handler (SA_RESTART).  So under TSan, threads that have not stopped
+ * after RESEND_NS are signalled again with SA_RESTART off for the rest of
+ * this stop: the signal ends such a system call with EINTR, the thread
+ * leaves the interceptor and runs the handler.  (Signalled again, too,
+ * because a signal that arrived inside the interceptor just before its
+ * system call started interrupted nothing.)  The program sees EINTR only
+ * from a system call that blocked a stop for RESEND_NS. */
 #define RESEND_NS 20000000u
+static struct sigaction suspend_action;
+
+static void suspend_restarts(bool on)
+{
+    struct sigaction sa = suspend_action;
+    if (!on)
+        sa.sa_flags &= ~SA_RESTART;
+    sigaction(SUSPEND_SIGNAL, &sa, NULL);
+}
+
 static void resend_to_laggards(int w, const struct thread *self)
 {
     for (struct thread *t = registry; t; t = t->next)
@@ -173,15 +185,22 @@ void threads_stop_world(void)
         }
     }
     int a;
+    bool interrupting = false;
     while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent) {
         if (!COGC_TSAN) {
             os_futex_wait(&acks, a);
             continue;
         }
         os_futex_wait_ns(&acks, a, RESEND_NS);
-        if (__atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent)
+        if (__atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent) {
+            if (!interrupting)
+                suspend_restarts(false);
+            interrupting = true;
             resend_to_laggards(w, self);
+        }
     }
+    if (interrupting)
+        suspend_restarts(true);
     race_acquire(&acks);
 }
 
@@ -440,12 +459,12 @@ int threads_init(void)
     }
     race_atomic_word(&world, sizeof world);
     race_atomic_word(&acks, sizeof acks);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = suspend_handler;
-    sa.sa_flags = SA_SIGINFO | (COGC_TSAN ? 0 : SA_RESTART);   /* see RESEND_NS */
-    sigfillset(&sa.sa_mask);
-    if (sigaction(SUSPEND_SIGNAL, &sa, NULL) != 0)
+    struct sigaction *sa = &suspend_action;
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = suspend_handler;
+    sa->sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa->sa_mask);
+    if (sigaction(SUSPEND_SIGNAL, sa, NULL) != 0)
         return -1;
     if (pthread_key_create(&exit_key, exit_destructor) != 0)
         return -1;

@@ -71,6 +71,15 @@
 #define TU_TSAN 0
 #endif
 
+/* COGC_TEST_LIGHT=1 (set by the tsan test preset, CMakePresets.json):
+ * long tests run fewer iterations or smaller sizes, with the same checks
+ * (under ThreadSanitizer the full sizes took over an hour in all). */
+static inline int tu_light(void)
+{
+    const char *v = getenv("COGC_TEST_LIGHT");
+    return v && strcmp(v, "1") == 0;
+}
+
 /* A program mutex that a thread may hold while it allocates or collects.
  * Under ThreadSanitizer a thread waiting in pthread_mutex_lock never runs
  * the collector's stop-the-world signal handler (TSan holds the signal

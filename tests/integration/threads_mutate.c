@@ -4,8 +4,9 @@
  * Then: short-lived threads start and exit in a loop while another thread
  * collects continuously.
  *
- * THREADS_MUTATE_LIGHT=1 runs a shorter version (the memcheck entry uses
- * it: under Valgrind the full test takes minutes): fewer iterations and
+ * THREADS_MUTATE_LIGHT=1 or COGC_TEST_LIGHT=1 runs a shorter version (the
+ * memcheck entry and the tsan preset use it: under Valgrind or TSan the
+ * full test takes minutes): fewer iterations and
  * rounds, explicit collections more often, a collecting thread that naps
  * between collections, the same checks. */
 #define _GNU_SOURCE
@@ -485,7 +486,7 @@ static Suite *suite(void)
 int main(void)
 {
     const char *light = getenv("THREADS_MUTATE_LIGHT");
-    if (light && strcmp(light, "1") == 0) {
+    if ((light && strcmp(light, "1") == 0) || tu_light()) {
         g_iters = 5000;
         g_collect_every = 1000;
         g_exit_rounds = 10;
