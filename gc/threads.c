@@ -350,14 +350,17 @@ static void *trampoline(void *p)
 
 int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, bool interposed)
 {
-    if (cogc_init() != 0)
-        return EAGAIN;
     /* Called by ThreadSanitizer's interceptor: fn is TSan's thread start,
      * and nothing instrumented may run in the new thread before it (our
      * trampoline would crash there).  The thread registers itself at its
-     * first allocation instead (docs/sanitizers.md). */
+     * first allocation instead (docs/sanitizers.md).  Before cogc_init:
+     * TSan starts its own thread this way in every fork child, and the
+     * collector must not start (and read its options) there before the
+     * child's program does. */
     if (COGC_TSAN && interposed)
-        return real_create(th, attr, fn, arg);
+        return find_create() ? real_create(th, attr, fn, arg) : EAGAIN;
+    if (cogc_init() != 0)
+        return EAGAIN;
     /* Uncollectable: arg may be the only reference to an object until the
      * new thread is registered. */
     struct start *s = cogc_malloc_uncollectable(sizeof *s);
