@@ -50,22 +50,25 @@ bool incremental_set(bool on)
 static unsigned precleans;
 static bool precleaned_enough;
 
+/* precleans and precleaned_enough under the heap lock: the next cycle's
+ * start resets them (TSan saw the unlocked accesses race with it). */
 static bool preclean(void)
 {
-    if (precleans >= MAX_PRECLEAN || precleaned_enough)
-        return false;
     heap_lock();
+    if (precleans >= MAX_PRECLEAN || precleaned_enough) {
+        heap_unlock();
+        return false;
+    }
     pthread_mutex_lock(&step_mu);
     size_t pages = incremental_marking() ? watch_preclean() : SIZE_MAX;
     pthread_mutex_unlock(&step_mu);
-    heap_unlock();
     precleans++;
-    if (pages == SIZE_MAX)
-        return false;
     /* A few microseconds a page in the final pause: another round only if
      * this one found more than the target allows. */
-    precleaned_enough = pages <= (size_t)option(OPT_PAUSE_TARGET_US) / 4;
-    return true;   /* mark what it pushed first */
+    if (pages != SIZE_MAX)
+        precleaned_enough = pages <= (size_t)option(OPT_PAUSE_TARGET_US) / 4;
+    heap_unlock();
+    return pages != SIZE_MAX;   /* true: mark what it pushed first */
 }
 
 static void *bg_main(void *arg)
