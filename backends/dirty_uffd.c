@@ -242,7 +242,12 @@ static int uf_track(void *addr, size_t len)
 
 static int uf_untrack(void *addr, size_t len)
 {
-    return dirty_uffd_untrack(&reg, uffd, owner, addr, len);
+    /* Under wp_mu, as the handler marks: the range's bitmaps are unmapped
+     * here (TSan saw a mark race with the unmap). */
+    pthread_mutex_lock(&wp_mu);
+    int rc = dirty_uffd_untrack(&reg, uffd, owner, addr, len);
+    pthread_mutex_unlock(&wp_mu);
+    return rc;
 }
 
 static int uf_arm(void)

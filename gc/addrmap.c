@@ -23,6 +23,11 @@ struct addrmap_entry *addrmap_find(struct addrmap *m, uintptr_t addr)
     }
 }
 
+/* Written under the heap lock, but peeked at without it (finalize_forget:
+ * is any entry there at all?): relaxed atomic stores, and never a passing
+ * 0 while entries exist. */
+static void set_used(struct addrmap *m, size_t n) { __atomic_store_n(&m->used, n, __ATOMIC_RELAXED); }
+
 static bool grow(struct addrmap *m)
 {
     size_t ncap = m->used * 4 >= m->cap ? (m->cap ? m->cap * 2 : 256) : m->cap;
@@ -32,7 +37,8 @@ static bool grow(struct addrmap *m)
     struct addrmap old = *m;
     m->slots = ns;
     m->cap = ncap;
-    m->used = m->filled = 0;
+    /* used does not change (see set_used); filled drops the tombstones. */
+    m->filled = 0;
     for (size_t i = 0; i < old.cap; i++) {
         struct addrmap_entry *e = &old.slots[i];
         if (!addrmap_live(e))
@@ -41,7 +47,6 @@ static bool grow(struct addrmap *m)
         while (ns[j].key)
             j = (j + 1) & (ncap - 1);
         ns[j] = *e;
-        m->used++;
         m->filled++;
     }
     if (old.slots)
@@ -65,7 +70,7 @@ struct addrmap_entry *addrmap_insert(struct addrmap *m, uintptr_t addr, bool *cr
         m->filled++;
     e->key = addrmap_hide(addr);
     e->v[0] = e->v[1] = e->v[2] = 0;
-    m->used++;
+    set_used(m, m->used + 1);
     *created = true;
     return e;
 }
@@ -74,5 +79,5 @@ void addrmap_remove(struct addrmap *m, struct addrmap_entry *e)
 {
     e->key = TOMBSTONE;
     e->v[0] = e->v[1] = e->v[2] = 0;
-    m->used--;
+    set_used(m, m->used - 1);
 }

@@ -92,13 +92,15 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     for (size_t off = 0; off < size; off += CHUNK_SIZE)
         chunk_table[(a + off) >> CHUNK_SHIFT] = c;
     if (heap_lo == UINTPTR_MAX) {
-        heap_lo = a;
-        heap_hi = a + size;
+        /* hi first: [UINTPTR_MAX, hi) wraps to [0, hi), which stays inside
+         * the table; [a, UINTPTR_MAX) would not. */
+        __atomic_store_n(&heap_hi, a + size, __ATOMIC_RELAXED);
+        __atomic_store_n(&heap_lo, a, __ATOMIC_RELAXED);
     } else {
         if (a < heap_lo)
-            heap_lo = a;
+            __atomic_store_n(&heap_lo, a, __ATOMIC_RELAXED);
         if (a + size > heap_hi)
-            heap_hi = a + size;
+            __atomic_store_n(&heap_hi, a + size, __ATOMIC_RELAXED);
     }
     c->next = chunks;
     chunks = c;

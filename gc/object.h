@@ -20,7 +20,7 @@ enum object_miss { OBJ_FOUND, OBJ_NOT_HEAP, OBJ_FREE_PAGE, OBJ_OTHER };
  * miss, says whether v pointed into a free page (worth black-listing). */
 static inline enum object_miss object_find(uintptr_t v, bool interior, struct object_ref *out)
 {
-    if (v - heap_lo >= heap_hi - heap_lo)
+    if (!heap_contains(v))
         return OBJ_NOT_HEAP;
     struct chunk *c = chunk_table[v >> CHUNK_SHIFT];
     if (!c)

@@ -33,6 +33,8 @@ unsigned os_runnable(void);
 uint64_t os_now_ns(void);
 
 void os_futex_wait(volatile int *addr, int expected);
+/* The same for at most `ns` nanoseconds. */
+void os_futex_wait_ns(volatile int *addr, int expected, uint64_t ns);
 /* Send sig to thread tid of this process: 0, or the errno of tgkill. */
 int os_signal_thread(int tid, int sig);
 void os_futex_wake(volatile int *addr, int n);

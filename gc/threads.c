@@ -101,7 +101,9 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
     int saved = errno;
     struct thread *t = tl_state.self;
     int w = __atomic_load_n(&world, __ATOMIC_ACQUIRE);
-    if (t && (w & 1)) {
+    /* Once per stop: under TSan a signal sent again may arrive after the
+     * thread stopped for this stop, or only at the next one. */
+    if (t && (w & 1) && __atomic_load_n(&t->stopped, __ATOMIC_RELAXED) != w) {
         /* The interrupted registers are in the signal frame above us.  A
          * handler that ThreadSanitizer held back is called later, as a
          * function, from the thread's next entry into its runtime: there
@@ -110,6 +112,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *uc)
         __builtin_unwind_init();
         volatile uintptr_t here = 0;
         t->sp = (uintptr_t)&here;
+        __atomic_store_n(&t->stopped, w, __ATOMIC_RELAXED);
         race_release(&acks);   /* what this thread wrote, to the collector */
         __atomic_add_fetch(&acks, 1, __ATOMIC_RELEASE);
         os_futex_wake(&acks, 1);
@@ -135,12 +138,47 @@ static int signal_thread(const struct thread *t)
     return rc;
 }
 
+/* ThreadSanitizer (GCC 12's) runs the handler of an asynchronous signal
+ * only when the thread next leaves one of its interceptors, or at once if
+ * the thread is in one it knows blocks (nanosleep, pthread_cond_wait...);
+ * read, write or waitpid are not among those.  A thread blocked in read
+ * would hold the signal forever, as the system call restarts after TSan's
+ * own handler (SA_RESTART).  So under TSan, threads that have not stopped
+ * after RESEND_NS are signalled again with SA_RESTART off for the rest of
+ * this stop: the signal ends such a system call with EINTR, the thread
+ * leaves the interceptor and runs the handler.  (Signalled again, too,
+ * because a signal that arrived inside the interceptor just before its
+ * system call started interrupted nothing.)  The program sees EINTR only
+ * from a system call that blocked a stop for RESEND_NS. */
+#define RESEND_NS 20000000u
+static struct sigaction suspend_action;
+
+static void suspend_restarts(bool on)
+{
+    struct sigaction sa = suspend_action;
+    if (!on)
+        sa.sa_flags &= ~SA_RESTART;
+    sigaction(SUSPEND_SIGNAL, &sa, NULL);
+}
+
+static void resend_to_laggards(int w, const struct thread *self)
+{
+    for (struct thread *t = registry; t; t = t->next)
+        if (t != self && !t->blocked && __atomic_load_n(&t->stopped, __ATOMIC_RELAXED) != w)
+            (void)signal_thread(t);   /* it was signalled once already: a failure here changes nothing */
+}
+
 void threads_stop_world(void)
 {
-    __atomic_add_fetch(&world, 1, __ATOMIC_ACQ_REL);
+    /* acks is reset before world turns odd: a thread signalled again at
+     * the last stop may stop (and acknowledge) as soon as it does. */
     __atomic_store_n(&acks, 0, __ATOMIC_RELEASE);
+    int w = __atomic_load_n(&world, __ATOMIC_RELAXED) + 1;
     int sent = 0;
     struct thread *self = tl_state.self;
+    if (self)   /* a signal left over for this thread must not stop it */
+        __atomic_store_n(&self->stopped, w, __ATOMIC_RELAXED);
+    __atomic_store_n(&world, w, __ATOMIC_SEQ_CST);
     for (struct thread **pp = &registry; *pp;) {
         struct thread *t = *pp;
         /* In cogc_do_blocking: it runs no code of the program until it
@@ -172,8 +210,22 @@ void threads_stop_world(void)
         }
     }
     int a;
-    while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent)
-        os_futex_wait(&acks, a);
+    bool interrupting = false;
+    while ((a = __atomic_load_n(&acks, __ATOMIC_ACQUIRE)) < sent) {
+        if (!COGC_TSAN) {
+            os_futex_wait(&acks, a);
+            continue;
+        }
+        os_futex_wait_ns(&acks, a, RESEND_NS);
+        if (__atomic_load_n(&acks, __ATOMIC_ACQUIRE) < sent) {
+            if (!interrupting)
+                suspend_restarts(false);
+            interrupting = true;
+            resend_to_laggards(w, self);
+        }
+    }
+    if (interrupting)
+        suspend_restarts(true);
     race_acquire(&acks);
 }
 
@@ -386,14 +438,17 @@ static void *trampoline(void *p)
 
 int threads_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg, bool interposed)
 {
-    if (cogc_init() != 0)
-        return EAGAIN;
     /* Called by ThreadSanitizer's interceptor: fn is TSan's thread start,
      * and nothing instrumented may run in the new thread before it (our
      * trampoline would crash there).  The thread registers itself at its
-     * first allocation instead (docs/sanitizers.md). */
+     * first allocation instead (docs/sanitizers.md).  Before cogc_init:
+     * TSan starts its own thread this way in every fork child, and the
+     * collector must not start (and read its options) there before the
+     * child's program does. */
     if (COGC_TSAN && interposed)
-        return real_create(th, attr, fn, arg);
+        return find_create() ? real_create(th, attr, fn, arg) : EAGAIN;
+    if (cogc_init() != 0)
+        return EAGAIN;
     /* Uncollectable: arg may be the only reference to an object until the
      * new thread is registered. */
     struct start *s = cogc_malloc_uncollectable(sizeof *s);
@@ -509,12 +564,12 @@ int threads_init(void)
     }
     race_atomic_word(&world, sizeof world);
     race_atomic_word(&acks, sizeof acks);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = suspend_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    if (sigaction(SUSPEND_SIGNAL, &sa, NULL) != 0)
+    struct sigaction *sa = &suspend_action;
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = suspend_handler;
+    sa->sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa->sa_mask);
+    if (sigaction(SUSPEND_SIGNAL, sa, NULL) != 0)
         return -1;
     if (pthread_key_create(&exit_key, exit_destructor) != 0)
         return -1;

@@ -21,6 +21,7 @@ struct thread {
      * blocked_sp.  Both change only under the heap lock. */
     bool blocked;
     uintptr_t blocked_sp;
+    int stopped;                 /* the (odd) `world` it last stopped for (atomic) */
     struct tl *tl;
     unsigned ntls;
     struct { uintptr_t lo, hi; } tls[MAX_TLS_RANGES];

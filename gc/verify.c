@@ -22,7 +22,7 @@ static size_t visited_bytes;
 
 static bool visit(uintptr_t obj)
 {
-    size_t bit = (obj - heap_lo) >> GRANULE_SHIFT;
+    size_t bit = (obj - heap_lo_get()) >> GRANULE_SHIFT;
     uint64_t m = (uint64_t)1 << (bit & 63);
     if (visited[bit >> 6] & m)
         return false;
@@ -59,7 +59,7 @@ COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
 
 size_t verify_heap(const struct verify_root *roots, size_t nroots)
 {
-    visited_bytes = round_up(((heap_hi - heap_lo) >> GRANULE_SHIFT) / 8 + 8, PAGE_SIZE);
+    visited_bytes = round_up(((heap_hi_get() - heap_lo_get()) >> GRANULE_SHIFT) / 8 + 8, PAGE_SIZE);
     visited = os_map_aligned(visited_bytes, PAGE_SIZE, true);
     if (!visited) {
         report_warn("COGC_VERIFY: no memory for the visited map; verification skipped");

@@ -71,6 +71,15 @@
 #define TU_TSAN 0
 #endif
 
+/* COGC_TEST_LIGHT=1 (set by the tsan test preset, CMakePresets.json):
+ * long tests run fewer iterations or smaller sizes, with the same checks
+ * (under ThreadSanitizer the full sizes took over an hour in all). */
+static inline int tu_light(void)
+{
+    const char *v = getenv("COGC_TEST_LIGHT");
+    return v && strcmp(v, "1") == 0;
+}
+
 /* A program mutex that a thread may hold while it allocates or collects.
  * Under ThreadSanitizer a thread waiting in pthread_mutex_lock never runs
  * the collector's stop-the-world signal handler (TSan holds the signal
@@ -285,7 +294,9 @@ static inline struct cogc_stats tu_stats(void)
  * blocks write faults) and the next one would start the moment it ends.
  * The mutators call tu_pace_step() as they make progress; the collector
  * collects once per step (or fewer), so collections still land at
- * arbitrary points of the mutation, however the threads are scheduled. */
+ * arbitrary points of the mutation, however the threads are scheduled.
+ * Its mutex is taken with tu_mutex_lock: a mutator stopped by a collection
+ * may hold it. */
 struct tu_pace {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -296,7 +307,7 @@ struct tu_pace {
 
 static TU_UNUSED void tu_pace_step(struct tu_pace *p)
 {
-    pthread_mutex_lock(&p->mu);
+    tu_mutex_lock(&p->mu);
     p->steps++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -304,7 +315,7 @@ static TU_UNUSED void tu_pace_step(struct tu_pace *p)
 
 static TU_UNUSED void tu_pace_stop(struct tu_pace *p)
 {
-    pthread_mutex_lock(&p->mu);
+    tu_mutex_lock(&p->mu);
     p->stopped = 1;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -312,7 +323,7 @@ static TU_UNUSED void tu_pace_stop(struct tu_pace *p)
 
 static TU_UNUSED void tu_pace_reset(struct tu_pace *p)
 {
-    pthread_mutex_lock(&p->mu);
+    tu_mutex_lock(&p->mu);
     p->steps = 0;
     p->stopped = 0;
     pthread_mutex_unlock(&p->mu);
@@ -321,7 +332,7 @@ static TU_UNUSED void tu_pace_reset(struct tu_pace *p)
 /* Waits for a step after *seen; false once stopped. */
 static TU_UNUSED int tu_pace_wait(struct tu_pace *p, unsigned long *seen)
 {
-    pthread_mutex_lock(&p->mu);
+    tu_mutex_lock(&p->mu);
     while (p->steps == *seen && !p->stopped)
         pthread_cond_wait(&p->cv, &p->mu);
     /* Steps not yet answered get one more round even after the stop: on a

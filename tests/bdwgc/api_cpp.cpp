@@ -208,7 +208,7 @@ __attribute__((noinline)) static void test_out_of_memory()
 // libgccpp.so.1's operator new: uncollectable, scanned memory.
 __attribute__((noinline)) static void test_global_new()
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     std::printf("global operator new: not checked (the sanitizer's operator new takes precedence)\n");
 #else
     Plain *p = new Plain;

@@ -21,6 +21,8 @@
 #define SLOTS 32
 #define FIELDS 4
 #define MAX_OBJS 4096
+#define SMALL_MAX 32768          /* gc/config.h MAX_SMALL: larger objects are not on free lists */
+#define DRAIN_BYTES (256 << 10)
 
 /* A normal object: seed, size, FIELDS pointers, then pattern words.  An
  * atomic object: seed, size, then pattern words (no pointers). */
@@ -176,11 +178,14 @@ static __attribute__((noinline)) void step(size_t i, uint8_t op, uint8_t a, uint
             struct shadow *s = &objs[k];
             s->size = size_for(c);
             s->atomic = (c & 0x80) != 0;
-            if (c & 0x40) {
+            if ((c & 0x40) && s->size <= SMALL_MAX) {
                 /* Objects left on a thread's free list at a collection are
                  * marked (and so old) until the next full one: use up the
-                 * list, so that this object is young. */
-                for (int g = 0; g < 512; g++)
+                 * list, so that this object is young (large objects never
+                 * come from a list).  At most DRAIN_BYTES: each collection
+                 * this triggers scans all roots, ~10 MB of them in a
+                 * libFuzzer build, and dominated the execution time. */
+                for (size_t g = 0; g < 512 && g * s->size < DRAIN_BYTES; g++)
                     ((uint64_t *)(s->atomic ? cogc_malloc_atomic(s->size) : cogc_malloc(s->size)))[0] = 1;
             }
             s->seed = ((uint64_t)i << 20) ^ c ^ ((uint64_t)nobjs << 8);
@@ -247,8 +252,9 @@ static __attribute__((noinline)) void step(size_t i, uint8_t op, uint8_t a, uint
         case 7:
             collect(1);
             break;
-        case 8: /* garbage, to drive allocation-triggered collections */
-            for (int g = 0; g < 256 * (c % 16 + 1); g++) {
+        case 8: /* garbage, to drive allocation-triggered collections (up to
+                 * ~2 of them at COGC_MIN_TRIGGER=256k) */
+            for (int g = 0; g < 32 * (c % 16 + 1); g++) {
                 uint64_t *junk = cogc_malloc(size_for((uint8_t)((g + c) % 7)));
                 junk[0] = 0x8123456789abcdefull;
             }

@@ -19,6 +19,10 @@
 #define OMAGIC 0x8B0000000000002Cull
 #define SLOTS 7
 
+/* COGC_TEST_LIGHT=1 (tsan preset): fewer rounds and old objects, the same
+ * checks (every round's young chains are checked against the old slots). */
+static int g_div = 1;
+
 struct ynode {
     uint64_t magic;
     uint64_t seed;
@@ -128,11 +132,11 @@ static TU_NOINLINE long mutate(struct onode **o, size_t n, uint64_t seed, int ro
 
 START_TEST(one_mutator_old_to_young)
 {
-    enum { N = 20000 };
+    const size_t N = 20000 / (size_t)g_div;
     struct onode **o = old_new(N);
     ck_assert_ptr_nonnull(o);
     cogc_collect();
-    ck_assert_int_eq(mutate(o, N, 0x1234, 60, 1, NULL), 0);
+    ck_assert_int_eq(mutate(o, N, 0x1234, 60 / g_div, 1, NULL), 0);
     struct cogc_stats st;
     cogc_get_stats(&st, sizeof st);
     if (cogc_get_generational())
@@ -155,14 +159,14 @@ struct job {
 static void *mutator(void *arg)
 {
     struct job *j = arg;
-    enum { N = 4000 };
+    const size_t N = 4000 / (size_t)g_div;
     struct onode **o = old_new(N);
     if (!o) {
         j->bad = -1;
         return NULL;
     }
     cogc_collect();
-    j->bad = mutate(o, N, j->seed, 20, 0, &g_pace);
+    j->bad = mutate(o, N, j->seed, 20 / g_div, 0, &g_pace);
     return NULL;
 }
 
@@ -198,14 +202,14 @@ END_TEST
 
 START_TEST(pointer_written_by_read)
 {
-    enum { N = 2000 };
+    const size_t N = 2000 / (size_t)g_div;
     struct onode **o = old_new(N);
     ck_assert_ptr_nonnull(o);
     cogc_collect();
     int fd[2];
     ck_assert_int_eq(pipe(fd), 0);
     uint64_t s = 77;
-    for (int r = 0; r < 200; r++) {
+    for (int r = 0; r < 200 / g_div; r++) {
         struct onode *dst = o[tu_rnd(&s) % N];
         int k = (int)(tu_rnd(&s) % SLOTS);
         struct ynode *y = ynode_new(tu_rnd(&s) & 0xffffffffffffull, ynode_new(5, NULL));
@@ -228,6 +232,8 @@ END_TEST
 
 int main(void)
 {
+    if (tu_light())
+        g_div = 5;
     tu_require_dirty_backend();
     struct cogc_stats st;
     cogc_get_stats(&st, sizeof st);

@@ -24,14 +24,18 @@ enum { OK = 0, DAMAGED = 1, NOT_REACHED = 2, WRONG_BACKEND = 3, NO_MEMORY = 4, N
 
 static atomic_int stop_workers, workers_ready;
 
-/* Keeps a list on its stack only and checks it at the end. */
+/* Keeps a list on its stack only and checks it at the end.  It runs until
+ * told to stop *and* its list is complete: under ThreadSanitizer the main
+ * thread's collections can be over before a worker has made LIST_LEN
+ * nodes, and a shorter list is not damage. */
+#define LIST_LEN 5000
 static void *worker(void *arg)
 {
     uint64_t seed = (uint64_t)(uintptr_t)arg;
     struct tu_node *list = NULL;
     atomic_fetch_add(&workers_ready, 1);
-    for (size_t i = 0; !atomic_load(&stop_workers) || i < 2000; i++) {
-        if (i < 5000) {
+    for (size_t i = 0; !atomic_load(&stop_workers) || i < LIST_LEN; i++) {
+        if (i < LIST_LEN) {
             struct tu_node *n = cogc_malloc(sizeof *n);
             if (!n)
                 return (void *)(intptr_t)NO_MEMORY;
@@ -43,7 +47,7 @@ static void *worker(void *arg)
             (void)g;
         }
     }
-    size_t i = 5000;   /* the list runs from the last node made to the first */
+    size_t i = LIST_LEN;   /* the list runs from the last node made to the first */
     for (struct tu_node *n = list; n; n = n->next)
         if (i == 0 || !tu_node_ok(n, seed, --i))
             return (void *)(intptr_t)DAMAGED;
