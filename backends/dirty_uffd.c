@@ -242,6 +242,11 @@ static int uf_track(void *addr, size_t len)
 
 static int uf_untrack(void *addr, size_t len)
 {
+    /* In a fork child wp_mu may be the parent's handler's, held at the
+     * fork: check_fork makes it new (fork_marking with uffd hung 1 run in
+     * about 10 under asan). */
+    if (check_fork() != 0)
+        return -1;
     /* Under wp_mu, as the handler marks: the range's bitmaps are unmapped
      * here (TSan saw a mark race with the unmap). */
     pthread_mutex_lock(&wp_mu);
