@@ -93,9 +93,11 @@ static bool another_round(void)
  * pause target allows, so a program that allocates faster than the marker
  * runs out of work (a big structure built during the cycle) does not leave
  * them all to that pause.  Heap lock and step_mu held. */
+static bool settle_due(void) { return watch_fresh_pages() > (size_t)option(OPT_PAUSE_TARGET_US) / 8; }
+
 static void settle_if_due(void)
 {
-    if (incremental_marking() && watch_fresh_pages() > (size_t)option(OPT_PAUSE_TARGET_US) / 8) {
+    if (incremental_marking() && settle_due()) {
         watch_settle_fresh();
         mark_undefer_settled();
     }
@@ -131,7 +133,7 @@ static void *bg_main(void *arg)
             pthread_mutex_unlock(&step_mu);
             if (over)
                 break;
-            if (watch_fresh_pages() > (size_t)option(OPT_PAUSE_TARGET_US) / 8) {
+            if (settle_due()) {
                 heap_lock();
                 pthread_mutex_lock(&step_mu);
                 settle_if_due();
