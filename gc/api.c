@@ -189,7 +189,7 @@ COGC_API void *cogc_realloc(void *p, size_t size)
     if (unlikely(!enter()))
         return refused("cogc_realloc", size);
     void *q;
-    if (!(unlikely(debug_any) && debug_realloc(p, size, &q)))
+    if (!(unlikely(debug_used()) && debug_realloc(p, size, &q)))
         q = alloc_realloc(p, size);
     leave();
     return q;
@@ -200,7 +200,7 @@ COGC_API void *cogc_realloc(void *p, size_t size)
  * alloc_free_local. */
 static inline bool free_fast(void *p)
 {
-    if (unlikely(tl_state.busy != 0) || unlikely(debug_any) ||
+    if (unlikely(tl_state.busy != 0) || unlikely(debug_used()) ||
         unlikely(__atomic_load_n(&finalize_registered, __ATOMIC_RELAXED)))
         return false;
     tl_state.busy = BUSY_IN;
@@ -229,7 +229,7 @@ COGC_API void cogc_free(void *p)
         return;
     }
     finalize_forget((uintptr_t)p);
-    if (!(unlikely(debug_any) && debug_free(p)))
+    if (!(unlikely(debug_used()) && debug_free(p)))
         alloc_free(p);
     leave();
 }
@@ -279,7 +279,7 @@ COGC_API void *cogc_base(const void *p) { return collector_ready() ? alloc_base(
 COGC_API size_t cogc_size(const void *p)
 {
     size_t n;
-    if (unlikely(debug_any) && debug_size(p, &n))
+    if (unlikely(debug_used()) && debug_size(p, &n))
         return n;
     return collector_ready() ? alloc_size(p) : 0;
 }

@@ -260,7 +260,7 @@ void *debug_malloc(size_t size, enum kind k)
     heap_lock();
     bool ok = record_put((uintptr_t)p, &r);
     if (ok)
-        debug_any = true;
+        __atomic_store_n(&debug_any, true, __ATOMIC_RELAXED);
     heap_unlock();
     if (!ok)
         report_warn("debug allocator: no memory for the record of %p; it is not checked", p);
@@ -423,7 +423,7 @@ static void found_at_collection(enum what w, uintptr_t obj, const struct dbg_rec
 
 void debug_after_mark(void)
 {
-    if (!debug_any)
+    if (!debug_used())
         return;
     ADDRMAP_FOREACH(&table, e) {
         struct dbg_rec *r = &recs.v[e->v[0]];

@@ -16,8 +16,11 @@
 
 /* -1 until the collector is initialised, then COGC_DEBUG. */
 extern int debug_all;
-/* A debug object was ever allocated: frees, reallocs and sizes look it up. */
+/* A debug object was ever allocated: frees, reallocs and sizes look it up.
+ * Set under the heap lock, read without it (relaxed: a thread that gets a
+ * debug object from another got it through some synchronisation). */
 extern bool debug_any;
+static inline bool debug_used(void) { return __atomic_load_n(&debug_any, __ATOMIC_RELAXED); }
 /* Reports found during a collection wait to be printed (debug_flush). */
 extern volatile bool debug_pending;
 
