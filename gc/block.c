@@ -131,22 +131,20 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     }
 
     size_t reclaimed = 0;
-    if (!any_live && !reuse && !vg_on && pressure_heap_budget()) {
-        /* Under a memory budget a dead block is freed unread: the kernel
-         * may have swapped its pages out, and reading them back only to
-         * count its free slots is what the memory does not have.  Counted
-         * whole, free slots included. */
-        stats_reclaimed((size_t)n * size);
-        list_remove(&blocks[b->kind][b->sclass], b);
-        pages_free(b, b->npages);
-        return;
-    }
     if (!any_live) {
-        for (size_t i = 0; i < n; i++) {
-            void *obj = (void *)(base + i * size);
-            if (!is_free(obj)) {
-                vg_free(obj);
-                reclaimed += size;
+        if (!reuse && !vg_on && pressure_heap_budget()) {
+            /* Under a memory budget a dead block is freed unread: the
+             * kernel may have swapped its pages out, and reading them back
+             * only to count its free slots is what the memory does not
+             * have.  Counted whole, free slots included. */
+            reclaimed = (size_t)n * size;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                void *obj = (void *)(base + i * size);
+                if (!is_free(obj)) {
+                    vg_free(obj);
+                    reclaimed += size;
+                }
             }
         }
         stats_reclaimed(reclaimed);

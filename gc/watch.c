@@ -290,17 +290,13 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
  * by a few pages that are watched anyway (armed, or about to be) go out as
  * one range.  Re-arming an armed page costs the kernel a PTE visit. */
 #define BRIDGE_PAGES 16
-static struct {
+
+/* A run of pages [lo, hi) of chunk c waiting to be armed or disarmed. */
+struct page_run {
     struct chunk *c;
     size_t lo, hi;
-} pending;
-
-static void arm_flush(void)
-{
-    if (pending.c)
-        tracking_arm_later(page_addr(pending.c, pending.lo), (pending.hi - pending.lo) * PAGE_SIZE);
-    pending.c = NULL;
-}
+};
+static struct page_run to_arm, to_disarm;
 
 static bool all_watched(const struct chunk *c, size_t from, size_t to)
 {
@@ -310,71 +306,64 @@ static bool all_watched(const struct chunk *c, size_t from, size_t to)
     return true;
 }
 
-/* Arm pages [i, j) of c (queued; arm_flush, then tracking_arm_commit). */
-static void arm_pages(struct chunk *c, size_t i, size_t j)
+/* Pages [i, j) of c join run r when they follow it with at most `gap`
+ * pages between, all watched; else false, and r is to be flushed and
+ * started again (run_start). */
+static bool run_join(struct page_run *r, struct chunk *c, size_t i, size_t j, size_t gap)
 {
-    if (pending.c == c && i >= pending.hi && i - pending.hi <= BRIDGE_PAGES && all_watched(c, pending.hi, i)) {
-        if (j > pending.hi)
-            pending.hi = j;
-        return;
-    }
-    arm_flush();
-    pending.c = c;
-    pending.lo = i;
-    pending.hi = j;
+    if (r->c != c || i < r->hi || i - r->hi > gap || !all_watched(c, r->hi, i))
+        return false;
+    if (j > r->hi)
+        r->hi = j;
+    return true;
 }
 
-static void disarm_flush(void);
+static void run_start(struct page_run *r, struct chunk *c, size_t i, size_t j)
+{
+    r->c = c;
+    r->lo = i;
+    r->hi = j;
+}
+
+static void arm_flush(void)
+{
+    if (to_arm.c)
+        tracking_arm_later(page_addr(to_arm.c, to_arm.lo), (to_arm.hi - to_arm.lo) * PAGE_SIZE);
+    to_arm.c = NULL;
+}
+
+static void disarm_flush(void)
+{
+    if (to_disarm.c) {
+        arm_flush();
+        tracking_disarm_range(page_addr(to_disarm.c, to_disarm.lo), (to_disarm.hi - to_disarm.lo) * PAGE_SIZE);
+    }
+    to_disarm.c = NULL;
+}
+
+/* Arm pages [i, j) of c (queued; arm_commit sends them). */
+static void arm_pages(struct chunk *c, size_t i, size_t j)
+{
+    if (!run_join(&to_arm, c, i, j, BRIDGE_PAGES)) {
+        arm_flush();
+        run_start(&to_arm, c, i, j);
+    }
+}
+
+/* Disarm runs join only when they touch (apply goes a bitmap word at a time). */
+static void disarm_pages(struct chunk *c, size_t i, size_t j)
+{
+    if (!run_join(&to_disarm, c, i, j, 0)) {
+        disarm_flush();
+        run_start(&to_disarm, c, i, j);
+    }
+}
 
 static void arm_commit(void)
 {
     disarm_flush();
     arm_flush();
     tracking_arm_commit();
-}
-
-static void for_runs(struct chunk *c, const uint64_t *bits, size_t from, size_t to,
-                     void (*op)(struct chunk *, size_t, size_t))
-{
-    size_t i = from;
-    while (i < to) {
-        if (!page_bit(bits, i)) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < to && page_bit(bits, j))
-            j++;
-        op(c, i, j);
-        i = j;
-    }
-}
-
-/* Disarm runs, gathered like arm runs (apply goes a bitmap word at a time). */
-static struct {
-    struct chunk *c;
-    size_t lo, hi;
-} unarm;
-
-static void disarm_flush(void)
-{
-    if (unarm.c) {
-        arm_flush();
-        tracking_disarm_range(page_addr(unarm.c, unarm.lo), (unarm.hi - unarm.lo) * PAGE_SIZE);
-    }
-    unarm.c = NULL;
-}
-
-static void disarm_pages(struct chunk *c, size_t i, size_t j)
-{
-    if (unarm.c == c && unarm.hi == i) {
-        unarm.hi = j;
-        return;
-    }
-    disarm_flush();
-    unarm.c = c;
-    unarm.lo = i;
-    unarm.hi = j;
 }
 
 /* Runs of set bits of `bits` (word w of c's page bitmaps) to op. */
@@ -481,7 +470,8 @@ static void rearm_rescanned(struct chunk *c)
         uint64_t r = c->rescan[w] & c->watch[w];
         c->rescan[w] = r;
     }
-    for_runs(c, c->rescan, c->first, c->npages, arm_pages);
+    for (size_t w = 0; w < page_words(c); w++)
+        word_runs(c, w, c->rescan[w], arm_pages);
     memset(c->rescan, 0, page_words(c) * 8);
 }
 
