@@ -378,9 +378,9 @@ void alloc_mark_heap_roots(bool drop_lists)
             mark_push_root_object(pd_addr(b), object_size(b));
 }
 
-void alloc_after_mark(void)
+void alloc_after_mark(bool full)
 {
-    blocks_new_epoch();
+    blocks_new_epoch(full);
     struct page_desc *b = large_objects, *next;
     size_t reclaimed = 0;
     for (; b; b = next) {

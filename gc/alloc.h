@@ -114,7 +114,7 @@ void alloc_mark_free_lists(struct tl *t);
  * and are listed again by the next sweep); false at the start of an
  * incremental cycle, when no sweep can run until it ends. */
 void alloc_mark_heap_roots(bool drop_lists);
-void alloc_after_mark(void);   /* new epoch: blocks unswept, large objects swept */
+void alloc_after_mark(bool full);   /* new epoch: blocks unswept, large objects swept */
 void alloc_drop_free_lists(struct tl *t);   /* thread exit */
 /* Heap lock held: refilled, taken and freed bytes to the collection
  * trigger, freed bytes to the statistics. */

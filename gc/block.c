@@ -20,6 +20,7 @@ static struct page_desc *blocks[NKINDS][NCLASSES];
 static struct page_desc *cursor[NKINDS][NCLASSES];
 /* Free objects found by bulk sweeping, waiting for a thread to want them. */
 static struct flist spare[NKINDS][NCLASSES];
+static size_t held_blocks;   /* blocks with PF_HELD */
 
 static uint32_t epoch_now(void) { return atomic_load_explicit(&gc_epoch, memory_order_relaxed); }
 
@@ -242,7 +243,7 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
     struct page_desc *b;
     while ((b = cursor[k][cls])) {
         cursor[k][cls] = b->next;
-        if (atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
+        if (atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now() || (b->flags & PF_HELD))
             continue;
         sweep_block(b, true, out);
         if (out->n) {
@@ -255,7 +256,8 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
 
 void blocks_sweep_if_unswept(struct page_desc *b)
 {
-    if (b->state != PS_SMALL || atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now())
+    if (b->state != PS_SMALL || atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now() ||
+        (b->flags & PF_HELD))
         return;
     struct flist got;
     sweep_block(b, false, &got);
@@ -304,14 +306,45 @@ static void sweep_out_blocks(void)
     for (unsigned cls = 0; cls < NCLASSES; cls++)
         for (struct page_desc *b = blocks[KIND_NORMAL][cls], *next; b; b = next) {
             next = b->next;
-            if (bookmark_block_is_out(b))
+            if (!(b->flags & PF_HELD) && bookmark_block_is_out(b))
                 sweep_block(b, false, &none);
         }
 }
 
-void blocks_new_epoch(void)
+/* Held blocks wait for a full collection: their unmarked objects then
+ * are what the sweep finds of them, and the pages with old objects are
+ * written once per full collection rather than after every minor one.
+ * What they hold back counts towards the next full collection
+ * (collect.c). */
+size_t blocks_hold(struct page_desc *b)
+{
+    struct chunk *c = chunk_of_pd(b);
+    size_t w0 = granule_bit(c, pd_addr(b)) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
+    uint64_t marks[MAX_BLOCK_WORDS];
+    for (size_t w = 0; w < nw; w++)
+        marks[w] = atomic_load_explicit(&c->mark[w0 + w], memory_order_relaxed);
+    if (count_bits(marks, nw) >= b->nobjs)
+        return 0;
+    if (!(b->flags & PF_HELD))
+        held_blocks++;
+    b->flags |= PF_HELD;
+    return (size_t)(b->nobjs - count_bits(marks, nw)) * b->objsize;
+}
+
+static void release_held(void)
+{
+    for (int k = 0; k < NKINDS && held_blocks; k++)
+        for (unsigned cls = 0; cls < NCLASSES; cls++)
+            for (struct page_desc *b = blocks[k][cls]; b; b = b->next)
+                b->flags &= (uint8_t)~PF_HELD;
+    held_blocks = 0;
+}
+
+void blocks_new_epoch(bool full)
 {
     atomic_fetch_add_explicit(&gc_epoch, 1, memory_order_relaxed);
+    if (full && held_blocks)
+        release_held();
     for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
             cursor[k][cls] = blocks[k][cls];

@@ -38,6 +38,12 @@ size_t blocks_sweep_all(void);
  * spare lists when drop_spares. */
 void blocks_mark_roots(bool drop_spares);
 /* After marking: every block becomes unswept. */
-void blocks_new_epoch(void);
+/* full: the marks are the whole heap's again, and held blocks are let go. */
+void blocks_new_epoch(bool full);
+/* Block b (small) is not swept until the next full collection, unless all
+ * its objects are marked: its marked pages are being armed, and sweeping
+ * would write each of them (a write fault) to list its dead objects.
+ * Returns the bytes it holds back (0 when not held). */
+size_t blocks_hold(struct page_desc *b);
 
 #endif

@@ -23,6 +23,7 @@ enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3
 #define PF_RELEASED 2u   /* free page given back to the kernel */
 #define PF_YOUNG    4u   /* block head: handed to the allocator since the last collection */
 #define PF_FRESH    8u   /* block head: made from free pages while concurrent marking runs */
+#define PF_HELD     16u  /* block head: not swept until the next full collection (blocks_hold) */
 
 struct page_desc {
     uint8_t state;

@@ -40,6 +40,7 @@ static bool generational;
 static bool need_full = true;   /* marks are not (yet) the old generation */
 static uint64_t full_live;      /* bytes live after the last full collection */
 static uint64_t promoted;       /* bytes marked by minor collections since then */
+static uint64_t held_back;      /* bytes of unmarked objects the last minor one held back */
 
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
@@ -284,7 +285,8 @@ static void finish_bookkeeping(struct gc_record *rec)
         last_minor_marked = rec->marked;
         nminor++;
         adapt_nursery(rec->mark_ns, rec->marked);
-        promoted += rec->live;
+        /* The objects of held blocks wait for a full collection too. */
+        promoted += rec->live + held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
         full_live = rec->live;
@@ -336,8 +338,8 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     if (why == COLLECT_INSPECT && collect_inspect_fn)
         collect_inspect_fn();
     else
-        alloc_after_mark();
-    watch_update(!minor);
+        alloc_after_mark(!minor);
+    held_back = watch_update(!minor);
     tracking_at_collection();
 
     threads_start_world();
@@ -400,7 +402,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->mark_ns = os_now_ns() - t1;
     verify_marks("incremental");
     debug_after_mark();
-    alloc_after_mark();
+    alloc_after_mark(true);
     watch_finish_cycle();
     chunk_unmap_deferred();
     threads_start_world();

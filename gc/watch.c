@@ -1,4 +1,5 @@
 #include "watch.h"
+#include "block.h"
 #include "bookmark.h"
 #include "chunk.h"
 #include "mark.h"
@@ -112,20 +113,49 @@ size_t watch_fresh_pages(void) { return __atomic_load_n(&fresh_pages, __ATOMIC_R
 
 /* ---- taking the dirty pages ------------------------------------------- */
 
+/* Mask of bits [from, to) of page-bitmap word w. */
+static uint64_t word_mask(size_t w, size_t from, size_t to)
+{
+    uint64_t m = ~(uint64_t)0;
+    if (w * 64 < from)
+        m &= ~(uint64_t)0 << (from - w * 64);
+    if (to - w * 64 < 64)
+        m &= ((uint64_t)1 << (to - w * 64)) - 1;
+    return m;
+}
+
+/* Pages [i, j) of c were written: stamped, back if they were out, and
+ * the watched ones to be rescanned.  A bitmap word at a time: the backend
+ * reports every page it does not watch as written too (the young
+ * generation, 2000 pages and more at each minor collection). */
+static void pages_written(struct chunk *c, size_t i, size_t j)
+{
+    for (size_t k = i; k < j; k++)
+        c->age[k] = epoch;
+    for (size_t w = i / 64; w * 64 < j; w++) {
+        uint64_t m = word_mask(w, i, j);
+        for (uint64_t out = c->evicted[w] & m; out; out &= out - 1)
+            bookmark_page_back(c, w * 64 + (size_t)__builtin_ctzll(out));
+        uint64_t now = c->watch[w] & ~c->rescan[w] & m;
+        c->rescan[w] |= now;
+        rescanned += (size_t)__builtin_popcountll(now);
+    }
+}
+
 static void on_dirty(void *ctx, void *addr, size_t len)
 {
     (void)ctx;
-    for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end; a += PAGE_SIZE) {
+    for (uintptr_t a = (uintptr_t)addr, end = a + len; a < end;) {
         struct chunk *c = chunk_of(a);
-        if (!c)
+        if (!c) {
+            a += PAGE_SIZE;
             continue;
-        size_t i = page_index(c, a);
-        c->age[i] = epoch;
-        bookmark_page_back(c, i);
-        if (page_bit(c->watch, i) && !page_bit(c->rescan, i)) {
-            page_set(c->rescan, i);
-            rescanned++;
         }
+        size_t i = page_index(c, a), j = c->npages;
+        if (end < page_addr(c, j))
+            j = page_index(c, end - 1) + 1;
+        pages_written(c, i, j);
+        a = page_addr(c, j);
     }
 }
 
@@ -385,11 +415,7 @@ static void word_runs(struct chunk *c, size_t w, uint64_t bits, void (*op)(struc
 static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
 {
     for (size_t w = from / 64; w * 64 < to; w++) {
-        uint64_t m = ~(uint64_t)0;
-        if (w * 64 < from)
-            m &= ~(uint64_t)0 << (from - w * 64);
-        if (to - w * 64 < 64)
-            m &= ((uint64_t)1 << (to - w * 64)) - 1;
+        uint64_t m = word_mask(w, from, to);
         uint64_t wants = want[w] & m, was = c->watch[w] & m, dirty = c->rescan[w] & m;
         uint64_t arm = wants & (~was | dirty), disarm = ~wants & was;
         for (uint64_t fresh = wants & ~was; fresh; fresh &= fresh - 1)
@@ -462,6 +488,24 @@ static void update_block(struct page_desc *b)
     recompute(chunk_of_pd(b), b, block_want, true);
 }
 
+/* A small block with no marked object and no watched page: what
+ * update_block would do (nothing to arm or disarm), done without the
+ * recompute. */
+static bool settle_if_unmarked(struct page_desc *b)
+{
+    if (b->state != PS_SMALL)
+        return false;
+    struct chunk *c = chunk_of_pd(b);
+    size_t first = pd_index(b), g0 = granule_bit(c, pd_addr(b));
+    for (size_t w = first / 64; w * 64 < first + b->npages; w++)
+        if (c->watch[w] & word_mask(w, first, first + b->npages))
+            return false;
+    if (any_mark(c, g0, g0 + (size_t)b->npages * GRANULES_PER_PAGE))
+        return false;
+    b->flags &= ~(PF_YOUNG | PF_FRESH);
+    return true;
+}
+
 /* Watched pages rescanned outside young blocks still hold their old
  * objects (marks are sticky between full collections): arm them again. */
 static void rearm_rescanned(struct chunk *c)
@@ -481,18 +525,31 @@ static int by_address(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void watch_update(bool full)
+size_t watch_update(bool full)
 {
+    size_t held = 0;
     if (!enabled)
-        return;
+        return 0;
     if (full || young_overflow) {
         for (struct chunk *c = chunk_list(); c; c = c->next)
             recompute(c, NULL, block_want, true);
     } else {
-        /* In address order, so that arm_pages joins their ranges. */
-        qsort(young.v, young.n, sizeof young.v[0], by_address);
+        /* Most young blocks end a minor collection with nothing marked
+         * and nothing watched: they only stop being young.  The rest are
+         * recomputed in address order, so that arm_pages joins their
+         * ranges (sorting and recomputing all 2000 one-page blocks of a
+         * GCBench minor collection cost 110 us of its pause). */
+        size_t n = 0;
         for (size_t i = 0; i < young.n; i++)
-            update_block(young.v[i]);
+            if (!settle_if_unmarked(young.v[i]))
+                young.v[n++] = young.v[i];
+        qsort(young.v, n, sizeof young.v[0], by_address);
+        for (size_t i = 0; i < n; i++) {
+            struct page_desc *b = young.v[i];
+            update_block(b);
+            if (b->state == PS_SMALL && b->kind == KIND_NORMAL)
+                held += blocks_hold(b);
+        }
         for (struct chunk *c = chunk_list(); c; c = c->next)
             rearm_rescanned(c);
     }
@@ -501,6 +558,7 @@ void watch_update(bool full)
     __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
     young_overflow = false;
     arm_commit();
+    return held;
 }
 
 /* The final pause of an incremental cycle leaves every page that can hold

@@ -49,8 +49,10 @@ void watch_push_dirty(void);
 /* After marking: arm every page that holds a marked normal object and is
  * not armed (new survivors, pages rescanned), disarm watched pages that no
  * longer hold one.  full: recompute every page of the heap (marks were
- * rebuilt); else only the young blocks' pages and the rescanned ones. */
-void watch_update(bool full);
+ * rebuilt); else only the young blocks' pages and the rescanned ones, and
+ * a young block with old objects and dead ones is held (blocks_hold).
+ * Returns the bytes held back. */
+size_t watch_update(bool full);
 
 /* The final pause of an incremental cycle, after marking: arm what the
  * new marks need armed (the rescanned pages, the fresh blocks) and leave

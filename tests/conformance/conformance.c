@@ -651,6 +651,45 @@ START_TEST(arm_range_selective)
 }
 END_TEST
 
+/* take over two tracked ranges with a written, untracked gap between them
+ * (a heap chunk's metadata lies so): everything written in the ranges is
+ * reported, and nothing in the gap (uffd-async scans the three in one
+ * call and clips). */
+START_TEST(take_skips_untracked_gap)
+{
+    enum { N = 16, ALL = 3 * N };
+    if (!B->take) {
+        printf("%s: no take (collect is used)\n", B->name);
+        return;
+    }
+    char *p = B->map(ALL * PG, 4UL << 20);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(B->track(p, N * PG), 0);
+    ck_assert_int_eq(B->track(p + 2 * N * PG, N * PG), 0);
+    struct seen s;
+    seen_init(&s, p, ALL);
+    ck_assert_int_eq(B->arm(), 0);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < ALL; i++)
+            touch(p, i, (char)(round + 1));
+        memset(s.hit, 0, ALL);
+        ck_assert_int_ge(B->take(seen_cb, &s), 2 * N);
+        for (size_t i = 0; i < ALL; i++) {
+            bool tracked = i < N || i >= 2 * N;
+            if (tracked)
+                ck_assert_msg(s.hit[i], "round %d: tracked page %zu written but not taken", round, i);
+            else
+                ck_assert_msg(!s.hit[i], "round %d: untracked page %zu reported by take", round, i);
+        }
+        ck_assert_int_eq(B->arm(), 0);
+    }
+    ck_assert_int_eq(B->untrack(p, N * PG), 0);
+    ck_assert_int_eq(B->untrack(p + 2 * N * PG, N * PG), 0);
+    ck_assert_int_eq(B->unmap(p, ALL * PG), 0);
+    free(s.hit);
+}
+END_TEST
+
 /* mprotect: the program installs its own SIGSEGV handler after us. */
 static char *guard;
 static volatile int program_handler_calls;
@@ -758,6 +797,7 @@ int main(int argc, char **argv)
     else
         ADD(tc, fork_armed);
     ADD(tc, munmap_mremap);
+    ADD(tc, take_skips_untracked_gap);
     ADD(tc, huge_range_1g);
     ADD(tc, scattered_1m_half);
     ADD(tc, dontneed_then_write);
