@@ -354,12 +354,32 @@ void *alloc_realloc(void *ptr, size_t size)
 
 /* ---- the collector's view -------------------------------------------- */
 
-void alloc_mark_free_lists(struct tl *t)
+/* Marked, a thread's free objects would be old in generational mode
+ * (marks are sticky): allocated later, each would stay until a full
+ * collection found it dead, whatever it held, and its page would be armed
+ * and written at once.  A program that frees and allocates through its
+ * lists (free_trigger) made most of its heap old that way.  So there the
+ * lists are dropped instead and their objects unmarked (a list handed out
+ * during an incremental cycle was born marked).  Not while the thread is
+ * stopped inside an entry point: it may be halfway through taking an
+ * object off a list. */
+void alloc_settle_free_lists(struct tl *t, bool self)
 {
+    bool drop = collect_generational() && (self || !(t->busy & BUSY_IN));
     for (int k = 0; k < 2; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
-            for (void *p = t->fl[k][cls]; p; p = *(void **)p)
-                mark_set((uintptr_t)p);
+            for (void *p = t->fl[k][cls]; p; p = *(void **)p) {
+                if (!drop) {
+                    mark_set((uintptr_t)p);
+                    continue;
+                }
+                struct chunk *c = chunk_of((uintptr_t)p);
+                size_t bit = granule_bit(c, (uintptr_t)p);
+                if (bit_test(c->mark, bit))
+                    bit_clear_atomic(c->mark, bit);
+            }
+    if (drop)
+        alloc_drop_free_lists(t);
 }
 
 void alloc_drop_free_lists(struct tl *t)

@@ -107,8 +107,16 @@ void *alloc_realloc(void *p, size_t size);
 void *alloc_base(const void *p);
 size_t alloc_size(const void *p);
 
-/* Called by the collector with the heap lock held and the world stopped. */
-void alloc_mark_free_lists(struct tl *t);
+/* tl.busy: BUSY_IN while the thread is in an entry point (api.c);
+ * BUSY_DEBUG once it has seen COGC_DEBUG=1. */
+#define BUSY_IN 1
+#define BUSY_DEBUG 2
+
+/* Called by the collector with the heap lock held and the world stopped:
+ * thread t's free objects kept through the collection (marked), or, in
+ * generational mode, given back (dropped and unmarked; the blocks' next
+ * sweeps list them again).  `self`: t is the collecting thread. */
+void alloc_settle_free_lists(struct tl *t, bool self);
 /* Free lists held by the heap itself, and every uncollectable object.
  * drop_lists: the heap's own lists are dropped (their objects stay free
  * and are listed again by the next sweep); false at the start of an

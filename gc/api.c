@@ -32,8 +32,6 @@ pthread_mutex_t heap_mutex = PTHREAD_MUTEX_INITIALIZER;
  * thread may hold (docs/signals.md).  tl_state.busy: BUSY_IN while in an
  * entry point; BUSY_DEBUG once the thread has seen COGC_DEBUG=1 (set on
  * its first slow path), so the allocation fast path tests one word. */
-#define BUSY_IN 1
-#define BUSY_DEBUG 2
 
 static inline bool enter(void)
 {

@@ -238,7 +238,7 @@ void threads_start_world(void)
 
 /* ---- roots ------------------------------------------------------------ */
 
-void threads_push_roots(uintptr_t self_sp, bool mark_free_lists)
+void threads_push_roots(uintptr_t self_sp, bool settle_free_lists)
 {
     struct thread *self = tl_state.self;
     for (struct thread *t = registry; t; t = t->next) {
@@ -261,8 +261,8 @@ void threads_push_roots(uintptr_t self_sp, bool mark_free_lists)
         if (!pushed)
             for (unsigned i = 0; i < t->ntls; i++)
                 mark_push_root_range(t->tls[i].lo, t->tls[i].hi);
-        if (mark_free_lists)
-            alloc_mark_free_lists(t->tl);
+        if (settle_free_lists)
+            alloc_settle_free_lists(t->tl, t == self);
     }
 }
 

@@ -40,13 +40,13 @@ void *threads_call_active(void *(*fn)(void *), void *arg);
 void threads_stop_world(void);
 void threads_start_world(void);
 /* Push every registered thread's stack (from its saved stack pointer, or
- * from `self_sp` for the caller), its TLS, and mark its free lists. */
-/* mark_free_lists: set the mark of every object on the threads' free
- * lists, so that sweeping leaves them there.  Not at the start of an
- * incremental cycle: a marked object is taken as scanned, and one the
- * program allocates and writes before the heap is armed would hide what
- * it points to (no sweep runs before the cycle's final pause anyway). */
-void threads_push_roots(uintptr_t self_sp, bool mark_free_lists);
+ * from `self_sp` for the caller) and its TLS.  settle_free_lists: the
+ * objects on the threads' free lists kept from sweeping
+ * (alloc_settle_free_lists).  Not at the start of an incremental cycle: a
+ * marked object is taken as scanned, and one the program allocates and
+ * writes before the heap is armed would hide what it points to (no sweep
+ * runs before the cycle's final pause anyway). */
+void threads_push_roots(uintptr_t self_sp, bool settle_free_lists);
 
 /* A thread the collector uses itself (markers, the notice thread): not
  * registered, every signal blocked but SIGSEGV, SIGBUS, SIGFPE, SIGILL. */
