@@ -543,7 +543,8 @@ size_t watch_update(bool full)
         for (size_t i = 0; i < young.n; i++)
             if (!settle_if_unmarked(young.v[i]))
                 young.v[n++] = young.v[i];
-        qsort(young.v, n, sizeof young.v[0], by_address);
+        if (n > 1)   /* young.v is NULL before the first young block: not for qsort */
+            qsort(young.v, n, sizeof young.v[0], by_address);
         for (size_t i = 0; i < n; i++) {
             struct page_desc *b = young.v[i];
             update_block(b);
