@@ -7,6 +7,7 @@
 #include "chunk.h"
 #include "collect.h"
 #include "lock.h"
+#include "memcg_fold.h"
 #include "notice.h"
 #include "options.h"
 #include "os.h"
@@ -52,21 +53,8 @@ size_t pressure_budget_rule(uint64_t limit, uint64_t nonheap, uint64_t avail, ui
 
 static uint64_t cgroup_limit(void)
 {
-    char dir[1024], path[1100], text[64];
-    if (notice_cgroup_dir("/sys/fs/cgroup/memory", "memory", dir, sizeof dir) == 0) {
-        snprintf(path, sizeof path, "%s/memory.limit_in_bytes", dir);
-        if (notice_read_file(path, text, sizeof text) > 0) {
-            uint64_t v = strtoull(text, NULL, 10);
-            if (v < ((uint64_t)1 << 60))   /* v1 writes "no limit" as ~2^63 */
-                return v;
-        }
-    }
-    if (notice_cgroup_dir("/sys/fs/cgroup", NULL, dir, sizeof dir) == 0) {
-        snprintf(path, sizeof path, "%s/memory.max", dir);
-        if (notice_read_file(path, text, sizeof text) > 0 && text[0] >= '0' && text[0] <= '9')
-            return strtoull(text, NULL, 10);
-    }
-    return 0;
+    struct notice_memcg m;
+    return notice_memcg_find(&m) == 0 ? m.limit : 0;
 }
 
 static uint64_t resident_bytes(void)
@@ -358,6 +346,7 @@ static void start(void)
         if (option(OPT_STATS))
             report_line("cogc: notice source %s open", s->name);
     }
+    memcg_fold_start();
     pthread_t t;
     if (threads_create_unregistered(&t, notice_main, NULL) != 0)
         report_warn("COGC_BOOKMARK: no notice thread; the heap budget still applies");
@@ -413,4 +402,5 @@ void pressure_fill_stats(struct cogc_stats *s)
     s->pressure_collections = pressure_collections;
     s->pages_given_back = pages_given_back;
     s->heap_budget_bytes = pressure_heap_budget();
+    s->memcg_stat_folds = memcg_fold_count();
 }
