@@ -137,12 +137,25 @@ static bool worth_collecting(void)
  * picks the victims.  The headroom covers the growth between two checks
  * (a chunk at a time, and what a collection's sweep has not freed yet). */
 #define HEADROOM ((uint64_t)24 << 20)
+/* When what the program keeps fits (the live bytes of the last collection,
+ * what is resident outside the heap, and twice this for a nursery), pages go
+ * out only this close to the limit: they would all be read back, and the
+ * kernel takes little.  GCBench depth 22 at 290 MiB (260 MiB live): 6.0k
+ * major faults with the wide headroom, 1.3k with this (wall 1.2 -> 1.0 s).
+ * When it does not fit, the wide one: sending out early is what lets the
+ * collector choose the victims (GCBench at 200 MiB: 47k faults wide, 66k
+ * narrow; cold-heap at 200 MiB: 3.4 s wide, 4.9 s narrow). */
+#define HEADROOM_FITS ((uint64_t)6 << 20)
 
 static uint64_t keep_within(uint64_t rss)
 {
     uint64_t limit = cgroup_limit();
     uint64_t room = limit ? limit : mem_available() + rss;
     uint64_t headroom = room / 16 > HEADROOM ? room / 16 : HEADROOM;
+    uint64_t heap = chunk_mapped_bytes() - (pages_released_count() + bookmark_pages_out) * PAGE_SIZE;
+    uint64_t nonheap = rss > heap ? rss - heap : 0;
+    if (stats_live_bytes() + nonheap + 2 * HEADROOM_FITS <= room)
+        headroom = HEADROOM_FITS;
     return room > headroom ? room - headroom : 0;
 }
 

@@ -216,6 +216,8 @@ static void summary(void)
                 (unsigned long long)s.bookmarks_set, (unsigned long long)s.memcg_stat_folds);
 }
 
+uint64_t stats_live_bytes(void) { return last_live; }
+
 void stats_init(void)
 {
     if (option(OPT_STATS))
