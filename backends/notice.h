@@ -79,4 +79,27 @@ long notice_read_file(const char *path, char *buf, size_t len);
 /* Counter `key` of a memory.events-style text ("high 3\nmax 0\n"). */
 uint64_t notice_events_count(const char *text, const char *key);
 
+/* ---- this process's memory cgroup (notice_memcg.c) ---- */
+struct notice_memcg {
+    uint64_t limit;      /* bytes; 0: none found */
+    char usage[1100];    /* v1 memory.usage_in_bytes, v2 memory.current */
+    char stat[1100];     /* memory.stat of the same cgroup */
+    int usage_fd, stat_fd;   /* notice_memcg_open; -1 otherwise */
+};
+/* The memory cgroup that limits this process: cgroup v1's memory hierarchy
+ * with a limit, else cgroup v2's memory.max.  0, or -1 (m->limit 0) when
+ * neither limits it.  Leaves the descriptors at -1. */
+int notice_memcg_find(struct notice_memcg *m);
+/* Keep its usage and memory.stat files open: a read then allocates
+ * nothing (the kernel keeps its buffer), which matters for a read made at
+ * the limit.  0, or -1 with nothing left open. */
+int notice_memcg_open(struct notice_memcg *m);
+void notice_memcg_close(struct notice_memcg *m);
+/* Bytes charged to it now; 0 when unknown. */
+uint64_t notice_memcg_usage(const struct notice_memcg *m);
+/* Read its memory.stat, which makes the kernel fold its per-CPU page
+ * counts into the ones reclaim decides by (see notice_memcg.c for why that
+ * matters).  0, or -1 when the file could not be read. */
+int notice_memcg_fold_stats(const struct notice_memcg *m);
+
 #endif

@@ -118,6 +118,8 @@ void os_cold(void *p, size_t size) { (void)madvise(p, size, MADV_COLD); }
 #endif
 void os_pageout(void *p, size_t size) { (void)madvise(p, size, MADV_PAGEOUT); }
 
+int os_keep_resident(void *p, size_t size) { return mlock(p, size); }
+
 /* CPUs this process may run on (its affinity mask: taskset, cgroup
  * cpusets), else the online ones. */
 unsigned os_ncpus(void)

@@ -25,6 +25,8 @@ void os_populate(void *p, size_t size);
 void os_cold(void *p, size_t size);
 /* Ask the kernel to reclaim these pages now (MADV_PAGEOUT: to swap, if any). */
 void os_pageout(void *p, size_t size);
+/* Keep these pages in memory (mlock; best effort, RLIMIT_MEMLOCK): 0 or -1. */
+int os_keep_resident(void *p, size_t size);
 
 unsigned os_ncpus(void);
 /* Threads runnable on the machine right now, the caller included

@@ -7,6 +7,7 @@
 #include "chunk.h"
 #include "collect.h"
 #include "lock.h"
+#include "memcg_fold.h"
 #include "notice.h"
 #include "options.h"
 #include "os.h"
@@ -52,21 +53,8 @@ size_t pressure_budget_rule(uint64_t limit, uint64_t nonheap, uint64_t avail, ui
 
 static uint64_t cgroup_limit(void)
 {
-    char dir[1024], path[1100], text[64];
-    if (notice_cgroup_dir("/sys/fs/cgroup/memory", "memory", dir, sizeof dir) == 0) {
-        snprintf(path, sizeof path, "%s/memory.limit_in_bytes", dir);
-        if (notice_read_file(path, text, sizeof text) > 0) {
-            uint64_t v = strtoull(text, NULL, 10);
-            if (v < ((uint64_t)1 << 60))   /* v1 writes "no limit" as ~2^63 */
-                return v;
-        }
-    }
-    if (notice_cgroup_dir("/sys/fs/cgroup", NULL, dir, sizeof dir) == 0) {
-        snprintf(path, sizeof path, "%s/memory.max", dir);
-        if (notice_read_file(path, text, sizeof text) > 0 && text[0] >= '0' && text[0] <= '9')
-            return strtoull(text, NULL, 10);
-    }
-    return 0;
+    struct notice_memcg m;
+    return notice_memcg_find(&m) == 0 ? m.limit : 0;
 }
 
 static uint64_t resident_bytes(void)
@@ -149,12 +137,25 @@ static bool worth_collecting(void)
  * picks the victims.  The headroom covers the growth between two checks
  * (a chunk at a time, and what a collection's sweep has not freed yet). */
 #define HEADROOM ((uint64_t)24 << 20)
+/* When what the program keeps fits (the live bytes of the last collection,
+ * what is resident outside the heap, and twice this for a nursery), pages go
+ * out only this close to the limit: they would all be read back, and the
+ * kernel takes little.  GCBench depth 22 at 290 MiB (260 MiB live): 6.0k
+ * major faults with the wide headroom, 1.3k with this (wall 1.2 -> 1.0 s).
+ * When it does not fit, the wide one: sending out early is what lets the
+ * collector choose the victims (GCBench at 200 MiB: 47k faults wide, 66k
+ * narrow; cold-heap at 200 MiB: 3.4 s wide, 4.9 s narrow). */
+#define HEADROOM_FITS ((uint64_t)6 << 20)
 
 static uint64_t keep_within(uint64_t rss)
 {
     uint64_t limit = cgroup_limit();
     uint64_t room = limit ? limit : mem_available() + rss;
     uint64_t headroom = room / 16 > HEADROOM ? room / 16 : HEADROOM;
+    uint64_t heap = chunk_mapped_bytes() - (pages_released_count() + bookmark_pages_out) * PAGE_SIZE;
+    uint64_t nonheap = rss > heap ? rss - heap : 0;
+    if (stats_live_bytes() + nonheap + 2 * HEADROOM_FITS <= room)
+        headroom = HEADROOM_FITS;
     return room > headroom ? room - headroom : 0;
 }
 
@@ -358,6 +359,7 @@ static void start(void)
         if (option(OPT_STATS))
             report_line("cogc: notice source %s open", s->name);
     }
+    memcg_fold_start();
     pthread_t t;
     if (threads_create_unregistered(&t, notice_main, NULL) != 0)
         report_warn("COGC_BOOKMARK: no notice thread; the heap budget still applies");
@@ -413,4 +415,5 @@ void pressure_fill_stats(struct cogc_stats *s)
     s->pressure_collections = pressure_collections;
     s->pages_given_back = pages_given_back;
     s->heap_budget_bytes = pressure_heap_budget();
+    s->memcg_stat_folds = memcg_fold_count();
 }

@@ -203,7 +203,7 @@ static void summary(void)
     report_line("cogc: summary backend=%s collections=%llu minor=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f gc_major_faults=%llu "
                 "notices_psi=%llu notices_cgv1=%llu notices_cgv2=%llu notices_residency=%llu pressure_collections=%llu "
-                "pages_given_back=%llu heap_budget_mb=%.1f pages_evicted=%llu pages_out=%llu bookmarks=%llu",
+                "pages_given_back=%llu heap_budget_mb=%.1f pages_evicted=%llu pages_out=%llu bookmarks=%llu memcg_folds=%llu",
                 s.dirty_backend, (unsigned long long)s.collections, (unsigned long long)s.minor_collections,
                 (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
@@ -213,8 +213,10 @@ static void summary(void)
                 (unsigned long long)s.notices_residency, (unsigned long long)s.pressure_collections,
                 (unsigned long long)s.pages_given_back, s.heap_budget_bytes / 1048576.0,
                 (unsigned long long)s.pages_evicted, (unsigned long long)s.pages_out,
-                (unsigned long long)s.bookmarks_set);
+                (unsigned long long)s.bookmarks_set, (unsigned long long)s.memcg_stat_folds);
 }
+
+uint64_t stats_live_bytes(void) { return last_live; }
 
 void stats_init(void)
 {

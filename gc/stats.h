@@ -36,6 +36,8 @@ void stats_collection(const struct gc_record *r);
 /* A pause that ends no collection (the start of an incremental cycle). */
 void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned);
 void stats_fill(struct cogc_stats *s);
+/* Live bytes after the last collection (a minor one: the old generation). */
+uint64_t stats_live_bytes(void);
 /* Major page faults of the process so far (getrusage), and those that
  * happened during collections (heap lock held). */
 uint64_t stats_major_faults(void);

@@ -251,6 +251,8 @@ struct cogc_stats {
     uint64_t pages_out;          /* of those, not written since (collections skip them) */
     uint64_t bookmarks_set;      /* objects bookmarked from evicted pages (total) */
     uint64_t notices_gcdev;      /* /dev/cogc shrinker notices (the kernel module) */
+    uint64_t memcg_stat_folds;   /* reads of the memory cgroup's memory.stat near its limit,
+                                    which keep the counts its reclaim decides by current */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller
