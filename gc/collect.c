@@ -22,6 +22,8 @@
 #include "incremental.h"
 #include "regs.h"
 
+#include <string.h>
+
 static size_t since_last;      /* bytes handed out since the last collection */
 static size_t used_since, freed_since;   /* taken by the program / freed explicitly, since */
 static size_t since_full;      /* ... between the last full collection and the last one */
@@ -268,6 +270,9 @@ static void verify_marks(const char *kind)
     size_t nroots;
     const struct verify_root *roots = mark_roots(&nroots);
     size_t bad = verify_heap(roots, nroots);
+    /* A minor collection pushed only the changed static roots: trace from all. */
+    if (!strcmp(kind, "minor"))
+        bad += roots_minor_verify();
     if (bad)
         report_fatal("COGC_VERIFY: %zu reachable objects were not marked after a %s collection "
                      "(see above)", bad, kind);
@@ -315,7 +320,10 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin();
-    roots_push();
+    if (minor)
+        roots_push_minor();   /* the static roots' blocks written since the last collection */
+    else
+        roots_push();
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
     bookmark_begin_marking();
