@@ -112,7 +112,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
         errno = ENOMEM;
         return NULL;
     }
-    roots_note_unmarked();   /* a root word that pointed nowhere may now point into c */
+    roots_note_chunk(a, a + size);   /* a root word that pointed nowhere may now point into c */
     return c;
 }
 

@@ -320,10 +320,12 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin();
-    if (minor)
+    if (minor) {
         roots_push_minor();   /* the static roots' blocks written since the last collection */
-    else
+    } else {
         roots_push();
+        roots_note_unmarked();   /* marks cleared: the copies of the static roots are stale */
+    }
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
     bookmark_begin_marking();
@@ -368,7 +370,10 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin_concurrent();
-    roots_push();
+    if (generational)
+        roots_push_refresh();   /* copies for the minor collections after the cycle */
+    else
+        roots_push();
     threads_push_roots((uintptr_t)&regs, false);
     alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
     bookmark_begin_marking();

@@ -21,11 +21,16 @@ void roots_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 
 /* Minor collections (roots_minor.c): push only the blocks of the static
  * roots written since the last collection (world stopped, after
- * mark_begin).  roots_note_unmarked: an old object lost its mark or a
- * chunk was mapped; the next minor collection pushes every range. */
+ * mark_begin).  roots_note_unmarked: an old object lost its mark; the next
+ * minor collection pushes every range.  roots_note_chunk: [lo, hi) was
+ * mapped for the heap (heap lock held). */
 void roots_push_minor(void);
 extern bool roots_rescan_due;
 static inline void roots_note_unmarked(void) { __atomic_store_n(&roots_rescan_due, true, __ATOMIC_RELAXED); }
+void roots_note_chunk(uintptr_t lo, uintptr_t hi);
+/* roots_push, and every copy taken anew (the first pause of an
+ * incremental cycle in generational mode). */
+void roots_push_refresh(void);
 /* Words pushed and words in every range, at the last minor collection. */
 void roots_minor_counts(size_t *pushed, size_t *total);
 /* COGC_VERIFY after a minor collection: every object reachable from any

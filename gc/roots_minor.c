@@ -17,18 +17,27 @@
  *      collection marked it, and marks are sticky until the next full
  *      collection, which scans every root again; or
  *  (b) pointed into no chunk: no object can be there until a chunk is
- *      mapped; or
+ *      mapped there (a block with a word in a chunk mapped since the
+ *      last minor collection is scanned: roots_note_chunk); or
  *  (c) pointed into a chunk but at no object (a free page, a block's
  *      tail, an interior address with interior pointers off): the copy
  *      holds POISON there instead of v, so the block never compares
  *      equal and is scanned at every minor collection.
  * A minor collection only needs the young objects a root reaches; in
- * (a) the target is old, in (b) there is none.  Two events break (a)
- * and (b), and after either the next minor collection scans (and
- * copies) every range: an explicit free of a marked object (its slot
- * may be reused by a young object while a stale copy of its address
- * sits in a root: alloc_free_to_list, alloc.c) and a chunk mapped
- * (chunk_new).  roots_rescan_due records them.
+ * (a) the target is old, in (b) there is none.  An explicit free of a
+ * marked object breaks (a) (its slot may be reused by a young object
+ * while a stale copy of its address sits in a root: alloc_free_to_list,
+ * forget_mark and the large-object free in alloc.c): after one the next
+ * minor collection scans (and copies) every range.  roots_rescan_due
+ * records it, and more new chunks than NEW_CHUNKS.
+ *
+ * A full collection clears the marks, and frees what a copied word once
+ * reached if the word held another value at the time: a stop-the-world
+ * one therefore sets roots_rescan_due.  An incremental cycle takes its
+ * copies in its first pause instead (roots_push_refresh): what that pause
+ * scans is marked by the end of the cycle, and no minor collection runs
+ * before the end.  So the first minor collection after a cycle compares,
+ * rather than scanning and copying every range in its own pause.
  *
  * Under Valgrind every range is scanned (the comparison would read words
  * memcheck considers undefined, as the scan itself does on purpose).
@@ -51,6 +60,18 @@
 #define POISON ((uintptr_t)1)          /* never the address of an object */
 
 bool roots_rescan_due = true;
+
+#define NEW_CHUNKS 8
+static struct { uintptr_t lo, hi; } new_chunks[NEW_CHUNKS];
+static unsigned nnew;                  /* chunks mapped since the last minor collection */
+
+void roots_note_chunk(uintptr_t lo, uintptr_t hi)
+{
+    if (nnew < NEW_CHUNKS)
+        new_chunks[nnew++] = (typeof(new_chunks[0])){lo, hi};
+    else
+        roots_note_unmarked();
+}
 
 struct root_copy {
     uintptr_t lo, hi;
@@ -102,6 +123,17 @@ static COGC_SCANS_FOREIGN_MEMORY bool block_same(const uintptr_t *w, const uintp
     return diff == 0;
 }
 
+/* An unchanged block still needs a scan if a word points into a chunk
+ * mapped since the last minor collection: (b) above. */
+static COGC_SCANS_FOREIGN_MEMORY bool block_in_new_chunk(const uintptr_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < nnew; k++)
+            if (w[i] - new_chunks[k].lo < new_chunks[k].hi - new_chunks[k].lo)
+                return true;
+    return false;
+}
+
 static COGC_SCANS_FOREIGN_MEMORY void block_copy(const uintptr_t *w, uintptr_t *copy, size_t n, bool interior)
 {
     for (size_t i = 0; i < n; i++)
@@ -117,7 +149,7 @@ static void push_changed(struct root_copy *c, bool all, bool interior)
     size_t run = SIZE_MAX;             /* first word of the current run of changed blocks */
     for (size_t k = 0; k < nwords; k += ROOT_BLOCK) {
         size_t n = nwords - k < ROOT_BLOCK ? nwords - k : ROOT_BLOCK;
-        if (!all && block_same(w + k, c->words + k, n)) {
+        if (!all && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
             if (run != SIZE_MAX) {
                 mark_push_root_range((uintptr_t)(w + run), (uintptr_t)(w + k));
                 run = SIZE_MAX;
@@ -170,18 +202,33 @@ static void push_one(uintptr_t lo, uintptr_t hi, void *arg)
     push_range(lo, hi, flags[0], flags[1]);
 }
 
+static void push_ranges(bool all)
+{
+    minor_no++;
+    pushed_words = total_words = 0;
+    bool flags[2] = {all, option(OPT_INTERIOR) != 0};
+    roots_each(push_one, flags);
+    drop_unseen();
+    nnew = 0;
+}
+
 void roots_push_minor(void)
 {
     if (vg_on) {
         roots_push();
         return;
     }
-    minor_no++;
-    pushed_words = total_words = 0;
-    bool flags[2] = {__atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED),
-                     option(OPT_INTERIOR) != 0};
-    roots_each(push_one, flags);
-    drop_unseen();
+    push_ranges(__atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED));
+}
+
+void roots_push_refresh(void)
+{
+    if (vg_on) {
+        roots_push();
+        return;
+    }
+    __atomic_store_n(&roots_rescan_due, false, __ATOMIC_RELAXED);
+    push_ranges(true);
 }
 
 void roots_minor_counts(size_t *pushed, size_t *total)

@@ -18,9 +18,10 @@
 static uintptr_t g_young, g_hold[HOLD];
 /* Each in the middle of 3 blocks of zeros: the block compared with its
  * copy (ROOT_BLOCK words from the segment's start) holds nothing else. */
-static uintptr_t small_cell[3 * 64], large_cell[3 * 64];
+static uintptr_t small_cell[3 * 64], large_cell[3 * 64], full_cell[3 * 64];
 #define g_small small_cell[96]
 #define g_large large_cell[96]
+#define g_full full_cell[96]
 static uintptr_t registered[NREG];
 static char filler[64 * 1024];   /* unchanging data, so that some blocks compare equal */
 
@@ -145,6 +146,51 @@ END_TEST
 START_TEST(large_address_reused_after_free) { reuse_after_free(&g_large, LARGE, 300); }
 END_TEST
 
+/* g held x when its block was copied; then another value while a full
+ * collection freed x; then an object at x's address.  The copy says
+ * "unchanged", but x's mark did not survive the full collection. */
+static TU_NOINLINE void find_at(uintptr_t *g, uintptr_t hidden, uint64_t seed)
+{
+    uintptr_t addr = ~hidden, q = 0;
+    for (size_t i = 0; i < 20000 && q != addr; i++) {
+        q = (uintptr_t)cogc_malloc(SMALL);
+        ck_assert(q);
+    }
+    if (q != addr)
+        printf("note: the freed %d-byte object's address was not reused\n", SMALL);
+    tu_fill((void *)q, SMALL, seed);
+    *g = q;
+}
+
+static TU_NOINLINE uintptr_t make_and_drop(uintptr_t *g)
+{
+    full();
+    past_marked_slots();
+    *g = fresh(SMALL, 400);
+    minor();
+    minor();   /* copied while g holds x */
+    uintptr_t x = *g;
+    *g = 0;
+    return ~x;  /* hidden from the stack scan */
+}
+
+START_TEST(address_reused_after_full)
+{
+    uintptr_t hidden = make_and_drop(&g_full);
+    full();   /* x is freed */
+    heap_lock();
+    blocks_sweep_all();
+    heap_unlock();
+    find_at(&g_full, hidden, 401);
+    minor();
+    tu_churn(SMALL, 20000);
+    minor();
+    tu_churn(SMALL, 20000);
+    assert_intact(g_full, SMALL, 401);
+    g_full = 0;
+}
+END_TEST
+
 START_TEST(registered_range)
 {
     ck_assert_int_eq(cogc_add_roots(registered, registered + NREG), 0);
@@ -183,6 +229,7 @@ int main(void)
     tcase_add_test(tc, young_object_in_static_root);
     tcase_add_test(tc, small_address_reused_after_free);
     tcase_add_test(tc, large_address_reused_after_free);
+    tcase_add_test(tc, address_reused_after_full);
     tcase_add_test(tc, registered_range);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
