@@ -304,12 +304,34 @@ static void finish_bookkeeping(struct gc_record *rec)
     stats_collection(rec);
 }
 
+/* Generational mode: a minor collection pushes only the blocks of the
+ * static roots written since the last collection, a full one pushes all
+ * and brings their copies up to date (gc/roots_minor.c). */
+static void prepare_static_roots(void)
+{
+    if (generational)
+        roots_minor_prepare();   /* copies of new ranges, outside the pause */
+}
+
+static void push_static_roots(bool minor)
+{
+    if (minor) {
+        roots_push_minor();
+    } else if (generational) {
+        roots_push_refresh();
+    } else {
+        roots_push();
+        roots_note_unmarked();   /* marks cleared, copies not kept up to date */
+    }
+}
+
 /* noinline (here and below): the context captured here must stay on the
  * stack, untouched, until marking is over; so this frame marks itself. */
 static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum collect_reason why,
                                                               struct gc_record *rec)
 {
     roots_snapshot();
+    prepare_static_roots();
     uint64_t t0 = os_now_ns();
     if (!minor)
         chunk_clear_marks();
@@ -320,12 +342,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin();
-    if (minor) {
-        roots_push_minor();   /* the static roots' blocks written since the last collection */
-    } else {
-        roots_push();
-        roots_note_unmarked();   /* marks cleared: the copies of the static roots are stale */
-    }
+    push_static_roots(minor);
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
     bookmark_begin_marking();
@@ -363,6 +380,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
 {
     blocks_sweep_all();
     roots_snapshot();
+    prepare_static_roots();
     uint64_t t0 = os_now_ns();
     threads_stop_world();
     watch_take_dirty();   /* stale: the marks are about to be rebuilt */
@@ -370,10 +388,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin_concurrent();
-    if (generational)
-        roots_push_refresh();   /* copies for the minor collections after the cycle */
-    else
-        roots_push();
+    push_static_roots(false);
     threads_push_roots((uintptr_t)&regs, false);
     alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
     bookmark_begin_marking();

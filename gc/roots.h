@@ -28,9 +28,12 @@ void roots_push_minor(void);
 extern bool roots_rescan_due;
 static inline void roots_note_unmarked(void) { __atomic_store_n(&roots_rescan_due, true, __ATOMIC_RELAXED); }
 void roots_note_chunk(uintptr_t lo, uintptr_t hi);
-/* roots_push, and every copy taken anew (the first pause of an
- * incremental cycle in generational mode). */
+/* A full collection or a cycle's first pause in generational mode:
+ * every range pushed whole, the copies brought up to date. */
 void roots_push_refresh(void);
+/* After roots_snapshot, before the pause (heap lock held): copies of the
+ * ranges that have none, made while the world runs. */
+void roots_minor_prepare(void);
 /* Words pushed and words in every range, at the last minor collection. */
 void roots_minor_counts(size_t *pushed, size_t *total);
 /* COGC_VERIFY after a minor collection: every object reachable from any

@@ -32,12 +32,19 @@
  * records it, and more new chunks than NEW_CHUNKS.
  *
  * A full collection clears the marks, and frees what a copied word once
- * reached if the word held another value at the time: a stop-the-world
- * one therefore sets roots_rescan_due.  An incremental cycle takes its
- * copies in its first pause instead (roots_push_refresh): what that pause
- * scans is marked by the end of the cycle, and no minor collection runs
- * before the end.  So the first minor collection after a cycle compares,
- * rather than scanning and copying every range in its own pause.
+ * reached if the word held another value at the time.  So in
+ * generational mode a full collection, and the first pause of an
+ * incremental cycle, push every range whole and bring the copies up to
+ * date (roots_push_refresh): a word equal to its copy is marked from
+ * again (by the end of the cycle: no minor collection runs before), and
+ * one that differs is classified anew.  An explicit free makes the next
+ * push classify every block anew and push it whole.
+ *
+ * A range seen for the first time is copied and classified before the
+ * pause (roots_minor_prepare: the heap lock is held, so no block or
+ * chunk can be taken meanwhile, and an object freed meanwhile leaves a
+ * slot that still counts as an object), then pushed whole in the pause,
+ * whose comparison catches the words written in between.
  *
  * Under Valgrind every range is scanned (the comparison would read words
  * memcheck considers undefined, as the scan itself does on purpose).
@@ -77,7 +84,8 @@ struct root_copy {
     uintptr_t lo, hi;
     uintptr_t *words;                  /* (hi - lo) / 8 words, os_map'ed */
     size_t bytes;                      /* mapped */
-    uint64_t seen;                     /* the minor collection that last found the range */
+    uint64_t seen;                     /* the push that last found the range */
+    bool pushed;                       /* pushed whole in a pause since the copy was made */
 };
 
 static struct {
@@ -93,12 +101,14 @@ static struct root_copy *copy_for(uintptr_t lo, uintptr_t hi, bool *fresh)
     for (size_t i = 0; i < copies.n; i++)
         if (copies.v[i].lo == lo && copies.v[i].hi == hi)
             return &copies.v[i];
+    if (hi - lo < sizeof(uintptr_t) || ((lo | hi) & (sizeof(uintptr_t) - 1)))
+        return NULL;                   /* unaligned (a registered range): scanned whole */
     size_t nwords = (hi - lo) / sizeof(uintptr_t);
     size_t bytes = (nwords * sizeof(uintptr_t) + 4095) & ~(size_t)4095;
     uintptr_t *w = os_map(bytes);
     if (!w)
         return NULL;
-    if (!VEC_PUSH(copies, ((struct root_copy){lo, hi, w, bytes, 0}))) {
+    if (!VEC_PUSH(copies, ((struct root_copy){lo, hi, w, bytes, minor_no, false}))) {
         os_unmap(w, bytes);
         return NULL;
     }
@@ -140,16 +150,18 @@ static COGC_SCANS_FOREIGN_MEMORY void block_copy(const uintptr_t *w, uintptr_t *
         copy[i] = remembered(w[i], interior);
 }
 
-/* Push the blocks of [lo, hi) that differ from the copy (all when `all`),
- * joined into runs, and bring the copy up to date. */
-static void push_changed(struct root_copy *c, bool all, bool interior)
+/* Bring the copy of c up to date block by block (a block equal to its
+ * copy keeps its classification, see (a)-(c) above, unless `reclassify`),
+ * and push the blocks that changed, joined into runs; or the whole range
+ * when `whole`. */
+static void push_changed(struct root_copy *c, bool whole, bool reclassify, bool interior)
 {
     const uintptr_t *w = (const uintptr_t *)c->lo;
     size_t nwords = (c->hi - c->lo) / sizeof(uintptr_t);
     size_t run = SIZE_MAX;             /* first word of the current run of changed blocks */
     for (size_t k = 0; k < nwords; k += ROOT_BLOCK) {
         size_t n = nwords - k < ROOT_BLOCK ? nwords - k : ROOT_BLOCK;
-        if (!all && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
+        if (!reclassify && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
             if (run != SIZE_MAX) {
                 mark_push_root_range((uintptr_t)(w + run), (uintptr_t)(w + k));
                 run = SIZE_MAX;
@@ -157,31 +169,35 @@ static void push_changed(struct root_copy *c, bool all, bool interior)
             continue;
         }
         block_copy(w + k, c->words + k, n, interior);
+        if (whole)
+            continue;
         pushed_words += n;
         if (run == SIZE_MAX)
             run = k;
     }
     if (run != SIZE_MAX)
         mark_push_root_range((uintptr_t)(w + run), c->hi);
+    if (whole) {
+        mark_push_root_range(c->lo, c->hi);
+        pushed_words += nwords;
+    }
+    c->pushed = true;
 }
 
-static void push_range(uintptr_t lo, uintptr_t hi, bool all, bool interior)
+static void push_range(uintptr_t lo, uintptr_t hi, bool whole, bool reclassify, bool interior)
 {
     total_words += (hi - lo) / sizeof(uintptr_t);
-    if (hi - lo < sizeof(uintptr_t) || ((lo | hi) & (sizeof(uintptr_t) - 1))) {
-        mark_push_root_range(lo, hi);  /* unaligned (a registered range): scanned whole */
-        pushed_words += (hi - lo) / sizeof(uintptr_t);
-        return;
-    }
     bool fresh;
     struct root_copy *c = copy_for(lo, hi, &fresh);
     if (!c) {
-        mark_push_root_range(lo, hi);  /* no memory for a copy: scanned whole, as before */
+        mark_push_root_range(lo, hi);  /* unaligned, or no memory for a copy: scanned whole */
         pushed_words += (hi - lo) / sizeof(uintptr_t);
         return;
     }
     c->seen = minor_no;
-    push_changed(c, all || fresh, interior);
+    /* A copy made outside a pause (roots_minor_prepare) holds values no
+     * collection has marked from yet: pushed whole once. */
+    push_changed(c, whole || fresh || !c->pushed, reclassify || fresh, interior);
 }
 
 static void drop_unseen(void)
@@ -199,14 +215,18 @@ static void drop_unseen(void)
 static void push_one(uintptr_t lo, uintptr_t hi, void *arg)
 {
     const bool *flags = arg;
-    push_range(lo, hi, flags[0], flags[1]);
+    push_range(lo, hi, flags[0], flags[1], flags[2]);
 }
 
-static void push_ranges(bool all)
+/* After an explicit free of a marked object every block is classified
+ * anew and pushed whole (the classification of an unchanged word may
+ * name the freed object). */
+static void push_ranges(bool whole)
 {
     minor_no++;
     pushed_words = total_words = 0;
-    bool flags[2] = {all, option(OPT_INTERIOR) != 0};
+    bool reclassify = __atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED);
+    bool flags[3] = {whole || reclassify, reclassify, option(OPT_INTERIOR) != 0};
     roots_each(push_one, flags);
     drop_unseen();
     nnew = 0;
@@ -218,7 +238,7 @@ void roots_push_minor(void)
         roots_push();
         return;
     }
-    push_ranges(__atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED));
+    push_ranges(false);
 }
 
 void roots_push_refresh(void)
@@ -227,8 +247,26 @@ void roots_push_refresh(void)
         roots_push();
         return;
     }
-    __atomic_store_n(&roots_rescan_due, false, __ATOMIC_RELAXED);
     push_ranges(true);
+}
+
+static COGC_SCANS_FOREIGN_MEMORY void prepare_one(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    bool fresh, interior = *(const bool *)arg;
+    struct root_copy *c = copy_for(lo, hi, &fresh);
+    if (!c || !fresh)
+        return;
+    c->seen = minor_no;
+    const uintptr_t *w = (const uintptr_t *)lo;
+    block_copy(w, c->words, (hi - lo) / sizeof(uintptr_t), interior);
+}
+
+void roots_minor_prepare(void)
+{
+    if (vg_on)
+        return;
+    bool interior = option(OPT_INTERIOR) != 0;
+    roots_each(prepare_one, &interior);
 }
 
 void roots_minor_counts(size_t *pushed, size_t *total)
