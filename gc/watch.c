@@ -489,8 +489,10 @@ void watch_update(bool full)
         for (struct chunk *c = chunk_list(); c; c = c->next)
             recompute(c, NULL, block_want, true);
     } else {
-        /* In address order, so that arm_pages joins their ranges. */
-        qsort(young.v, young.n, sizeof young.v[0], by_address);
+        /* In address order, so that arm_pages joins their ranges.  (No
+         * young block yet: young.v is NULL, which qsort may not get.) */
+        if (young.n > 1)
+            qsort(young.v, young.n, sizeof young.v[0], by_address);
         for (size_t i = 0; i < young.n; i++)
             update_block(young.v[i]);
         for (struct chunk *c = chunk_list(); c; c = c->next)
