@@ -246,8 +246,10 @@ static void forget_mark(struct chunk *c, size_t bit)
 {
     /* Tested first: most freed objects were never marked, and a locked
      * instruction on every free costs more than the test. */
-    if (bit_test(c->mark, bit))
+    if (bit_test(c->mark, bit)) {
         bit_clear_atomic(c->mark, bit);
+        roots_note_unmarked();
+    }
 }
 
 static void misuse_freed(void *ptr)
@@ -276,6 +278,7 @@ void alloc_free(void *ptr)
         bool ok = bit_clear_atomic(c->alloc, bit);
         size_t bytes = object_size(b);
         if (ok) {
+            roots_note_unmarked();   /* its pages may hold a young object at the same address */
             free_large(b);
             collect_note_net(0, bytes);
         }

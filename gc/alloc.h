@@ -6,6 +6,7 @@
 
 #include "block.h"
 #include "chunk.h"
+#include "roots.h"
 #include "sizeclass.h"
 #include "vg.h"
 
@@ -55,8 +56,10 @@ static inline void alloc_free_to_list(void *p, struct chunk *c, struct page_desc
      * mode).  Tested first: most were never marked, and a locked
      * instruction on every free costs more than the test. */
     size_t bit = granule_bit(c, (uintptr_t)p);
-    if (unlikely(bit_test(c->mark, bit)))
+    if (unlikely(bit_test(c->mark, bit))) {
         bit_clear_atomic(c->mark, bit);
+        roots_note_unmarked();
+    }
     if (unlikely(vg_on)) {
         vg_free(p);
         vg_make_writable(p, size);

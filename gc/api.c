@@ -375,6 +375,24 @@ COGC_API size_t cogc_get_min_trigger(void)
     return (size_t)option(OPT_MIN_TRIGGER);
 }
 
+COGC_API int cogc_set_pause_target(unsigned microseconds)
+{
+    options_init();
+    const struct option_desc *d = &option_table[OPT_PAUSE_TARGET_US];
+    if (microseconds < (uint64_t)d->min || microseconds > (uint64_t)d->max) {
+        errno = EINVAL;
+        return -1;
+    }
+    option_set(OPT_PAUSE_TARGET_US, microseconds);
+    return 0;
+}
+
+COGC_API unsigned cogc_get_pause_target(void)
+{
+    options_init();
+    return (unsigned)option(OPT_PAUSE_TARGET_US);
+}
+
 COGC_API int cogc_set_free_space_divisor(unsigned divisor)
 {
     options_init();

@@ -1,4 +1,5 @@
 #include "chunk.h"
+#include "roots.h"
 #include "bookmark.h"
 #include "options.h"
 #include "pressure.h"
@@ -111,6 +112,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
         errno = ENOMEM;
         return NULL;
     }
+    roots_note_chunk(a, a + size);   /* a root word that pointed nowhere may now point into c */
     return c;
 }
 

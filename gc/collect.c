@@ -22,6 +22,8 @@
 #include "incremental.h"
 #include "regs.h"
 
+#include <string.h>
+
 static size_t since_last;      /* bytes handed out since the last collection */
 static size_t used_since, freed_since;   /* taken by the program / freed explicitly, since */
 static size_t since_full;      /* ... between the last full collection and the last one */
@@ -269,6 +271,9 @@ static void verify_marks(const char *kind)
     size_t nroots;
     const struct verify_root *roots = mark_roots(&nroots);
     size_t bad = verify_heap(roots, nroots);
+    /* A minor collection pushed only the changed static roots: trace from all. */
+    if (!strcmp(kind, "minor"))
+        bad += roots_minor_verify();
     if (bad)
         report_fatal("COGC_VERIFY: %zu reachable objects were not marked after a %s collection "
                      "(see above)", bad, kind);
@@ -301,12 +306,34 @@ static void finish_bookkeeping(struct gc_record *rec)
     stats_collection(rec);
 }
 
+/* Generational mode: a minor collection pushes only the blocks of the
+ * static roots written since the last collection, a full one pushes all
+ * and brings their copies up to date (gc/roots_minor.c). */
+static void prepare_static_roots(void)
+{
+    if (generational)
+        roots_minor_prepare();   /* copies of new ranges, outside the pause */
+}
+
+static void push_static_roots(bool minor)
+{
+    if (minor) {
+        roots_push_minor();
+    } else if (generational) {
+        roots_push_refresh();
+    } else {
+        roots_push();
+        roots_note_unmarked();   /* marks cleared, copies not kept up to date */
+    }
+}
+
 /* noinline (here and below): the context captured here must stay on the
  * stack, untouched, until marking is over; so this frame marks itself. */
 static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum collect_reason why,
                                                               struct gc_record *rec)
 {
     roots_snapshot();
+    prepare_static_roots();
     uint64_t t0 = os_now_ns();
     if (!minor)
         chunk_clear_marks();
@@ -317,7 +344,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin();
-    roots_push();
+    push_static_roots(minor);
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
     bookmark_begin_marking();
@@ -355,6 +382,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
 {
     blocks_sweep_all();
     roots_snapshot();
+    prepare_static_roots();
     uint64_t t0 = os_now_ns();
     threads_stop_world();
     watch_take_dirty();   /* stale: the marks are about to be rebuilt */
@@ -362,7 +390,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin_concurrent();
-    roots_push();
+    push_static_roots(false);
     threads_push_roots((uintptr_t)&regs, false);
     alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
     bookmark_begin_marking();

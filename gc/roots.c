@@ -74,6 +74,14 @@ void roots_push(void)
         mark_push_root_range(registered.v[i].lo, registered.v[i].hi);
 }
 
+void roots_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    for (size_t i = 0; i < segments.n; i++)
+        fn(segments.v[i].lo, segments.v[i].hi, arg);
+    for (size_t i = 0; i < registered.n; i++)
+        fn(registered.v[i].lo, registered.v[i].hi, arg);
+}
+
 int roots_add(uintptr_t lo, uintptr_t hi)
 {
     if (lo > hi) {

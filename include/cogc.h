@@ -289,6 +289,15 @@ COGC_API size_t cogc_get_min_trigger(void);
 COGC_API int cogc_set_free_space_divisor(unsigned divisor);
 COGC_API unsigned cogc_get_free_space_divisor(void);
 
+/* The pause target in microseconds (COGC_PAUSE_TARGET_US; default 5000,
+ * range 100..10000000): generational mode halves the young generation
+ * while minor marking takes over half of it, and an incremental cycle
+ * leaves its final pause about this much work.  libgc.so.1 sets 2000
+ * unless the variable is set.  Takes effect from the next collection.
+ * Returns 0, or -1 with EINVAL out of range. */
+COGC_API int cogc_set_pause_target(unsigned microseconds);
+COGC_API unsigned cogc_get_pause_target(void);
+
 /* Recognise pointers into the middle of objects (1, default) or only to
  * their first byte (0).  Takes effect at the next collection. */
 COGC_API void cogc_set_interior_pointers(int on);

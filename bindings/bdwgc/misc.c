@@ -122,7 +122,8 @@ static void set_divisor_from_environment(void)
     apply_divisor(GC_free_space_divisor);
 }
 
-/* Generational + incremental by default (docs/bdwgc.md, "Which mode"):
+/* Generational + incremental by default, with a 2 ms pause target
+ * (docs/bdwgc.md, "Which mode"):
  * Guile's pauses are a third to a half of those of the stop-the-world mode
  * at the same speed.  Not when the environment chooses (bdwgc's
  * GC_DISABLE_INCREMENTAL, or COGC_GENERATIONAL / COGC_INCREMENTAL), and
@@ -140,8 +141,15 @@ static void set_default_mode(void)
     const char *b = st.dirty_backend;
     if (!*b || !strcmp(b, "none") || !strcmp(b, "mprotect"))
         return;
-    if (cogc_set_generational(1) == 0)
-        cogc_set_incremental(1);
+    if (cogc_set_generational(1) != 0)
+        return;
+    cogc_set_incremental(1);
+    /* A 2 ms pause target unless the environment sets one: Guile's
+     * binary-trees builds 2 MB trees whose partial copies survive every
+     * minor collection that the default 5 ms lets grow to 8 MB (max pause
+     * 1.5-1.7 ms against 0.6 ms), at the same speed. */
+    if (!getenv("COGC_PAUSE_TARGET_US"))
+        cogc_set_pause_target(2000);
 }
 
 void shim_init(void)

@@ -129,6 +129,21 @@ START_TEST(test_min_trigger_setting)
 }
 END_TEST
 
+START_TEST(test_pause_target_setting)
+{
+    unsigned old = cogc_get_pause_target();
+    ck_assert_uint_ge(old, 100);
+    ck_assert_int_eq(cogc_set_pause_target(99), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(cogc_set_pause_target(10000001), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_uint_eq(cogc_get_pause_target(), old);
+    ck_assert_int_eq(cogc_set_pause_target(1500), 0);
+    ck_assert_uint_eq(cogc_get_pause_target(), 1500);
+    ck_assert_int_eq(cogc_set_pause_target(old), 0);
+}
+END_TEST
+
 /* A heap grown at a peak of live data, then mostly free: with a divisor,
  * collections wait for heap size / divisor bytes, not 8 MiB. */
 TU_NOINLINE static void grow_then_drop(void)
@@ -320,6 +335,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_markers_setting);
     tcase_add_test(tc, test_min_trigger_setting);
     tcase_add_test(tc, test_free_space_divisor_setting);
+    tcase_add_test(tc, test_pause_target_setting);
     tcase_add_test(tc, test_threads_count);
     tcase_add_test(tc, test_short_struct);
     tcase_add_test(tc, test_stats_env_output);
