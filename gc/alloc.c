@@ -378,8 +378,13 @@ void alloc_settle_free_lists(struct tl *t, bool self)
                 }
                 struct chunk *c = chunk_of((uintptr_t)p);
                 size_t bit = granule_bit(c, (uintptr_t)p);
-                if (bit_test(c->mark, bit))
+                if (bit_test(c->mark, bit)) {
+                    /* Marked through a stale pointer, or born marked: a
+                     * root word still holding its address must be scanned
+                     * again once the object is reused (roots_minor.c). */
                     bit_clear_atomic(c->mark, bit);
+                    roots_note_unmarked();
+                }
             }
     if (drop)
         alloc_drop_free_lists(t);
