@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "backtrace.h"
 #include "config.h"
+#include "race.h"
 #include "report.h"
 
 #include <dlfcn.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <unwind.h>
 
 static uintptr_t own_lo, own_hi;   /* the collector's code: frames skipped */
 static pthread_once_t own_once = PTHREAD_ONCE_INIT;
@@ -52,8 +54,47 @@ enum { UNW_UNLOADED, UNW_LOADING, UNW_READY, UNW_FAILED };
 static int unw_state = UNW_UNLOADED;
 static int (*unw_backtrace_fn)(void **frames, int max);
 
+/* libgcc's unwinder, used instead of libunwind under ThreadSanitizer:
+ * libunwind's per-thread cache has a thread-specific-data destructor that
+ * locks a mutex, and glibc runs it after TSan has finished the exiting
+ * thread (a crash inside TSan's mutex interceptor).  libgcc keeps no
+ * per-thread state (docs/sanitizers.md).  Other builds keep libunwind. */
+struct gcc_walk {
+    void **frames;
+    int n, max, skip;
+};
+
+static _Unwind_Reason_Code gcc_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct gcc_walk *w = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (!ip)
+        return _URC_END_OF_STACK;
+    if (w->skip > 0) {
+        w->skip--;
+        return _URC_NO_REASON;
+    }
+    w->frames[w->n++] = (void *)ip;
+    return w->n < w->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/* Same frames as unw_backtrace: the first is in the caller. */
+__attribute__((noinline)) static int gcc_backtrace(void **frames, int max)
+{
+    struct gcc_walk w = { frames, 0, max, 1 };
+    if (max > 0)
+        _Unwind_Backtrace(gcc_frame, &w);
+    __asm__ volatile("" ::: "memory");   /* not a tail call: this frame is the one skipped */
+    return w.n;
+}
+
 static void load_unwinder(void)
 {
+    if (COGC_TSAN) {
+        unw_backtrace_fn = gcc_backtrace;
+        __atomic_store_n(&unw_state, UNW_READY, __ATOMIC_RELEASE);
+        return;
+    }
     void *h = dlopen(COGC_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
     void *fn = h ? dlsym(h, "unw_backtrace") : NULL;
     if (!fn) {

@@ -1,5 +1,5 @@
 /* Backtraces of the calling thread (libunwind, loaded with dlopen at the
- * first one) and their printing with symbol names (dladdr).  Shared by the debug allocator (debug.c) and the
+ * first one; libgcc's _Unwind_Backtrace under ThreadSanitizer) and their printing with symbol names (dladdr).  Shared by the debug allocator (debug.c) and the
  * leak mode of the LD_PRELOAD library (bindings/malloc/leak.c). */
 #ifndef COGC_BACKTRACE_H
 #define COGC_BACKTRACE_H

@@ -81,7 +81,7 @@ static void build_list(uintptr_t base, size_t size, size_t n, enum kind k, bool 
 
 /* The build targets baseline x86-64, whose popcount is a libgcc loop;
  * the machine's instruction is picked at load time. */
-__attribute__((target_clones("popcnt", "default")))
+COGC_TARGET_CLONES("popcnt", "default")
 static size_t count_bits(const uint64_t *w, size_t n)
 {
     size_t bits = 0;

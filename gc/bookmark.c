@@ -62,6 +62,14 @@ static COGC_SCANS_FOREIGN_MEMORY void scan_words(uintptr_t lo, uintptr_t hi)
         bookmark_target(*p);
 }
 
+/* Whether obj is on a free list, read like scan_words: the program may be
+ * taking it off its thread's list and writing it now (alloc_fast); that
+ * write is reported by the page's write tracking, which TSan cannot see. */
+static COGC_SCANS_FOREIGN_MEMORY bool victim_free(uintptr_t obj)
+{
+    return ((const volatile uintptr_t *)obj)[1] == free_tag((const void *)obj);
+}
+
 /* Every word of page i that belongs to an object not on a free list (a
  * free object holds only its link and tag).  Watched pages hold objects of
  * the normal kind only. */
@@ -85,7 +93,7 @@ static void scan_victim(struct chunk *c, size_t i)
             break;
         /* An object begun on a page already out is not read for its tag. */
         bool head_out = obj < pa && bookmark_page_is_out(c, i - 1);
-        if (!head_out && is_free((const void *)obj))
+        if (!head_out && victim_free(obj))
             continue;
         scan_words(obj > pa ? obj : pa, obj + size < pe ? obj + size : pe);
     }
@@ -223,7 +231,9 @@ static size_t choose(size_t want, struct run *runs, size_t *nruns, bool *no_memo
 
 size_t bookmark_evict(size_t want, bool may_unlock)
 {
-    static struct run runs[BATCH];
+    /* This call's own: another caller fills its list while this one,
+     * the heap lock dropped, hands its runs to the kernel (16 KiB). */
+    struct run runs[BATCH];
     size_t sent = 0;
     bool no_memory = false;
     interior = option(OPT_INTERIOR) != 0;

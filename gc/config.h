@@ -41,6 +41,17 @@
  * data race (a stopped thread's stack and registers were written by it). */
 #define COGC_SCANS_FOREIGN_MEMORY COGC_NO_SANITIZE_ADDRESS COGC_NO_SANITIZE_THREAD
 
+/* A function compiled for the machine's instruction set extensions too,
+ * picked at load time by an ifunc resolver.  Not under ThreadSanitizer:
+ * GCC instruments the resolver (__tsan_func_entry), and the dynamic
+ * loader runs it before TSan's runtime is initialised: every program
+ * crashed while libcogc.so was relocated. */
+#if defined(__SANITIZE_THREAD__)
+#define COGC_TARGET_CLONES(...)
+#else
+#define COGC_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
+
 static inline size_t round_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 
 #endif

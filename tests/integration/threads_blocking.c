@@ -21,11 +21,22 @@ struct node {
 
 static int to_thread[2], to_main[2];
 
-static void say(int fd, char c) { ck_assert_int_eq(write(fd, &c, 1), 1); }
+/* Retried on EINTR: under ThreadSanitizer a collection interrupts a
+ * thread blocked in a system call (docs/sanitizers.md). */
+static void say(int fd, char c)
+{
+    ssize_t n;
+    while ((n = write(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    ck_assert_int_eq(n, 1);
+}
 static char hear(int fd)
 {
     char c = 0;
-    ck_assert_int_eq(read(fd, &c, 1), 1);
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    ck_assert_int_eq(n, 1);
     return c;
 }
 
