@@ -24,11 +24,8 @@ const struct notice_source *notice_find(const char *name)
     return NULL;
 }
 
-long notice_read_file(const char *path, char *buf, size_t len)
+long notice_read_fd(int fd, char *buf, size_t len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
     size_t n = 0;
     while (n + 1 < len) {
         ssize_t r = read(fd, buf + n, len - 1 - n);
@@ -38,9 +35,18 @@ long notice_read_file(const char *path, char *buf, size_t len)
             break;
         n += (size_t)r;
     }
-    close(fd);
     buf[n] = 0;
     return (long)n;
+}
+
+long notice_read_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    long n = notice_read_fd(fd, buf, len);
+    close(fd);
+    return n;
 }
 
 /* Lines are "id:controllers:path"; controllers is a comma list (v1) or

@@ -76,6 +76,8 @@ int notice_psi_trigger(char *out, size_t len, unsigned stall_us, unsigned window
 uint64_t notice_meminfo_bytes(const char *meminfo, const char *key);
 /* A whole small file into buf (NUL-terminated); bytes read or -1. */
 long notice_read_file(const char *path, char *buf, size_t len);
+/* The rest of open file fd into buf (NUL-terminated, EINTR retried); bytes read. */
+long notice_read_fd(int fd, char *buf, size_t len);
 /* Counter `key` of a memory.events-style text ("high 3\nmax 0\n"). */
 uint64_t notice_events_count(const char *text, const char *key);
 

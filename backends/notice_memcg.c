@@ -81,17 +81,7 @@ static long reread(int fd, char *buf, size_t len)
 {
     if (lseek(fd, 0, SEEK_SET) != 0)
         return -1;
-    size_t n = 0;
-    while (n + 1 < len) {
-        ssize_t r = read(fd, buf + n, len - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = 0;
-    return (long)n;
+    return notice_read_fd(fd, buf, len);
 }
 
 uint64_t notice_memcg_usage(const struct notice_memcg *m)
