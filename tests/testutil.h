@@ -264,6 +264,19 @@ static TU_NOINLINE TU_UNUSED void tu_clear_stack(void)
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
+/* A minor (full) collection with no stale pointer left on the stack. */
+static TU_UNUSED void tu_minor(void)
+{
+    tu_clear_stack();
+    cogc_collect_minor();
+}
+
+static TU_UNUSED void tu_full(void)
+{
+    tu_clear_stack();
+    cogc_collect();
+}
+
 /* Several full collections, with garbage of many small sizes allocated
  * between them so any wrongly freed small object is overwritten. */
 static TU_NOINLINE TU_UNUSED void tu_collect_hard(int rounds)

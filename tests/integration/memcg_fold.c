@@ -108,46 +108,7 @@ int main(int argc, char **argv)
         printf("SKIP: no writable cgroup v1 memory hierarchy at " MEMCG "\n");
         return 77;
     }
-    char cg[128], path[192], text[64];
-    snprintf(cg, sizeof cg, MEMCG "/cogc-fold-%d", (int)getpid());
-    int rc = 1;
-    if (mkdir(cg, 0755) != 0) {
-        fprintf(stderr, "FAIL: mkdir %s: %s\n", cg, strerror(errno));
-        return 1;
-    }
-    snprintf(path, sizeof path, "%s/memory.limit_in_bytes", cg);
-    snprintf(text, sizeof text, "%d", LIMIT_MB << 20);
-    if (ts_write_file(path, text) != 0) {
-        fprintf(stderr, "FAIL: setting %s: %s\n", path, strerror(errno));
-        goto teardown;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        snprintf(path, sizeof path, "%s/cgroup.procs", cg);
-        if (ts_write_file(path, "0") != 0)
-            _exit(2);
-        alarm(60);   /* a hang fails the test instead of leaving the cgroup busy */
-        setenv("COGC_BOOKMARK", "1", 1);
-        execl("/proc/self/exe", argv[0], "child", (char *)NULL);
-        _exit(3);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid) {
-        fprintf(stderr, "FAIL: fork/wait: %s\n", strerror(errno));
-        if (pid > 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-        }
-    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        rc = 0;
-    } else {
-        fprintf(stderr, "FAIL: child %s %d\n", WIFEXITED(st) ? "exited" : "killed by signal",
-                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-    }
-teardown:
-    if (rmdir(cg) != 0 && errno != ENOENT) {
-        fprintf(stderr, "FAIL: rmdir %s: %s\n", cg, strerror(errno));
-        rc = 1;
-    }
-    return rc;
+    static char bookmark[] = "COGC_BOOKMARK=1";
+    char *env[] = {bookmark, NULL};
+    return ts_run_in_memcg("cogc-fold", argv[0], LIMIT_MB, false, 60, env);
 }

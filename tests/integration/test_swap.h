@@ -1,14 +1,22 @@
 /* Swap for the tests that need pages to leave memory for real: zram0 set
- * up as swap when no swap is on (root only), and removed again after.
- * Header-only, for the integration tests that run as their own process. */
+ * up as swap when no swap is on (root only), and removed again after; and
+ * a child of the test run in a memory cgroup of its own.  Header-only, for
+ * the integration tests that run as their own process. */
 #ifndef COGC_TEST_SWAP_H
 #define COGC_TEST_SWAP_H
 
+#include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TS_ZRAM "/sys/block/zram0"
+#define TS_MEMCG "/sys/fs/cgroup/memory"
 
 static inline int ts_write_file(const char *path, const char *text)
 {
@@ -75,6 +83,64 @@ static inline int ts_swap_off(void)
         return -1;
     }
     return 0;
+}
+
+/* Runs this program again as `argv0 child` in a new cgroup v1 memory
+ * cgroup TS_MEMCG/<name>-<pid> limited to limit_mb (swappiness 100 when
+ * `swappy`), with the variables of `env` ("NAME=VALUE", NULL-terminated)
+ * set and an alarm of alarm_s seconds (a hang fails the test instead of
+ * leaving the cgroup busy); the cgroup is removed after.  0 when the child
+ * exited with 0, else 1 after printing FAIL. */
+static inline int ts_run_in_memcg(const char *name, const char *argv0, int limit_mb, bool swappy,
+                                  unsigned alarm_s, char *const *env)
+{
+    char cg[128], path[192], text[64];
+    snprintf(cg, sizeof cg, TS_MEMCG "/%s-%d", name, (int)getpid());
+    if (mkdir(cg, 0755) != 0) {
+        fprintf(stderr, "FAIL: mkdir %s: %s\n", cg, strerror(errno));
+        return 1;
+    }
+    int rc = 1;
+    snprintf(path, sizeof path, "%s/memory.limit_in_bytes", cg);
+    snprintf(text, sizeof text, "%lld", (long long)limit_mb << 20);
+    if (ts_write_file(path, text) != 0) {
+        fprintf(stderr, "FAIL: setting %s: %s\n", path, strerror(errno));
+        goto teardown;
+    }
+    if (swappy) {
+        snprintf(path, sizeof path, "%s/memory.swappiness", cg);
+        ts_write_file(path, "100");
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(path, sizeof path, "%s/cgroup.procs", cg);
+        if (ts_write_file(path, "0") != 0)
+            _exit(2);
+        alarm(alarm_s);
+        for (char *const *e = env; *e; e++)
+            putenv(*e);
+        execl("/proc/self/exe", argv0, "child", (char *)NULL);
+        _exit(3);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+        fprintf(stderr, "FAIL: fork/wait: %s\n", strerror(errno));
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        rc = 0;
+    } else {
+        fprintf(stderr, "FAIL: child %s %d\n", WIFEXITED(st) ? "exited" : "killed by signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+teardown:
+    if (rmdir(cg) != 0 && errno != ENOENT) {
+        fprintf(stderr, "FAIL: rmdir %s: %s\n", cg, strerror(errno));
+        rc = 1;
+    }
+    return rc;
 }
 
 #endif

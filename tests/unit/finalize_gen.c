@@ -19,22 +19,10 @@ static void *old_links[NOLD];     /* outside the heap: locations never die */
 static struct obj *old_targets[NOLD];
 static struct obj **kept;         /* a root for what the tests keep */
 
-static void minor(void)
-{
-    tu_clear_stack();
-    cogc_collect_minor();
-}
-
-static void full(void)
-{
-    tu_clear_stack();
-    cogc_collect();
-}
-
-/* The slots a thread's free list held at the last collection were marked
- * then (so that sweeping leaves them), and marks are sticky: an object
- * allocated there counts as old.  Use those slots up first, so that the
- * next objects are young. */
+/* Slots an earlier collection may have left marked (marks are sticky; a
+ * list handed out during an incremental cycle is born marked): an object
+ * allocated there counts as old.  Use them up first, so that the next
+ * objects are young. */
 static void past_marked_slots(void) { tu_churn(sizeof(struct obj), 8192); }
 
 /* NOLD links to objects kept alive, then made old by a full collection. */
@@ -48,7 +36,7 @@ static TU_NOINLINE void make_old_links(void)
         old_links[i] = old_targets[i];
         ck_assert_int_eq(cogc_register_disappearing_link(&old_links[i], old_targets[i]), 0);
     }
-    full();
+    tu_full();
 }
 
 static TU_NOINLINE void drop_old_links(void)
@@ -62,7 +50,7 @@ START_TEST(minor_skips_old_links)
 {
     make_old_links();
     ck_assert_uint_ge(finalize_visited(), NOLD);   /* the full collection looked at all */
-    minor();
+    tu_minor();
     ck_assert_uint_eq(finalize_visited(), 0);
     /* One new link: looked at (clear, then drop), the old ones not. */
     static void *young_link;
@@ -70,13 +58,13 @@ START_TEST(minor_skips_old_links)
     kept[0] = y;
     ck_assert_int_eq(cogc_register_disappearing_link(&young_link, y), 0);
     young_link = y;
-    minor();
+    tu_minor();
     ck_assert_uint_ge(finalize_visited(), 1);
     ck_assert_uint_le(finalize_visited(), 4);
     ck_assert_ptr_eq(young_link, y);
-    minor();
+    tu_minor();
     ck_assert_uint_eq(finalize_visited(), 0);
-    full();
+    tu_full();
     ck_assert_uint_ge(finalize_visited(), NOLD + 1);
     for (size_t i = 0; i < NOLD; i++)
         ck_assert_ptr_eq(old_links[i], old_targets[i]);
@@ -97,7 +85,7 @@ static TU_NOINLINE void make_old_dying(void)
     kept[1] = o;
     ck_assert_int_eq(cogc_register_disappearing_link(&old_dying_link, o), 0);
     old_dying_link = (void *)TU_HIDE(o);   /* the link itself keeps nothing */
-    full();                                /* o is old now */
+    tu_full();                                /* o is old now */
     kept[1] = NULL;
 }
 
@@ -105,12 +93,12 @@ START_TEST(old_target_dies_in_full)
 {
     make_old_dying();
     void *hidden = old_dying_link;
-    minor();
-    minor();
+    tu_minor();
+    tu_minor();
     ck_assert_ptr_eq(old_dying_link, hidden);   /* old: not collected by minors */
     ck_assert_uint_eq(((struct obj *)TU_UNHIDE((uintptr_t)hidden))->id, 77);
     for (int i = 0; i < TRIES && old_dying_link; i++)
-        full();
+        tu_full();
     ck_assert_ptr_null(old_dying_link);
 }
 END_TEST
@@ -132,7 +120,7 @@ START_TEST(young_target_dies_in_minor)
     for (int i = 0; i < TRIES && !cleared; i++) {
         past_marked_slots();
         make_young_dying();
-        minor();
+        tu_minor();
         cleared = young_dying_link == NULL;
         cogc_unregister_disappearing_link(&young_dying_link);
     }
@@ -162,7 +150,7 @@ START_TEST(moved_links_dropped_in_minor)
     make_old_links();
     past_marked_slots();
     move_into_young();
-    minor();
+    tu_minor();
     /* A registration that is gone cannot be moved back. */
     size_t dropped = 0;
     for (size_t i = 0; i < NMOVED; i++) {
@@ -190,7 +178,7 @@ static TU_NOINLINE void make_old_finalizable(void)
     kept[2] = o;
     ck_assert_int_eq(cogc_register_finalizer(o, fin_noop, NULL, COGC_FINALIZE_ORDERED, NULL, NULL), 0);
     old_finalizable = TU_HIDE(o);
-    full();
+    tu_full();
 }
 
 static TU_NOINLINE uintptr_t give_young_data(void)
@@ -208,7 +196,7 @@ START_TEST(young_data_of_old_finalizer_kept)
     make_old_finalizable();
     uintptr_t d = give_young_data();
     for (int i = 0; i < 3; i++) {
-        minor();
+        tu_minor();
         tu_churn(256, 4000);   /* reuses whatever the minor collection freed */
     }
     ck_assert(tu_check(TU_UNHIDE(d), 256, 0x5eed));
@@ -242,19 +230,19 @@ START_TEST(finalizers_per_generation)
     make_finalizable(&finalized_old, 100);
     /* Kept by the roots of this full collection only if a stale word
      * points at one: most are finalized here; what is left is old. */
-    full();
+    tu_full();
     cogc_invoke_finalizers();
     size_t old_left = 100 - finalized_old;
     finalized_old = 0;
     past_marked_slots();
     make_finalizable(&finalized_young, 100);
-    minor();
+    tu_minor();
     cogc_invoke_finalizers();
     ck_assert_uint_ge(finalized_young, 90);   /* a few may sit in stale words */
     ck_assert_uint_eq(finalized_old, 0);
     ck_assert_uint_le(finalize_visited(), 3 * 100 + 8);
     for (int i = 0; i < TRIES && finalized_old < old_left; i++) {
-        full();
+        tu_full();
         cogc_invoke_finalizers();
     }
     ck_assert_uint_eq(finalized_old, old_left);
@@ -267,16 +255,16 @@ END_TEST
 START_TEST(free_makes_next_minor_look_at_all)
 {
     make_old_links();
-    minor();
+    tu_minor();
     ck_assert_uint_eq(finalize_visited(), 0);
     struct obj *t = old_targets[0];
     cogc_unregister_disappearing_link(&old_links[0]);
     old_links[0] = NULL;
     old_targets[0] = NULL;
     cogc_free(t);
-    minor();
+    tu_minor();
     ck_assert_uint_ge(finalize_visited(), NOLD - 1);
-    minor();
+    tu_minor();
     ck_assert_uint_eq(finalize_visited(), 0);
     drop_old_links();
 }

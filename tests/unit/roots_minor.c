@@ -25,20 +25,9 @@ static uintptr_t small_cell[3 * 64], large_cell[3 * 64], full_cell[3 * 64];
 static uintptr_t registered[NREG];
 static char filler[64 * 1024];   /* unchanging data, so that some blocks compare equal */
 
-static void minor(void)
-{
-    tu_clear_stack();
-    cogc_collect_minor();
-}
-
-static void full(void)
-{
-    tu_clear_stack();
-    cogc_collect();
-}
-
-/* The slots of this thread's free lists were marked at the last collection
- * (marks are sticky): use them up so that the next objects are young. */
+/* Slots an earlier collection may have left marked (marks are sticky; a
+ * list handed out during an incremental cycle is born marked): use them up
+ * so that the next objects are young. */
 static void past_marked_slots(void)
 {
     tu_churn(SMALL, 8192);
@@ -59,9 +48,9 @@ static void assert_intact(uintptr_t p, size_t size, uint64_t seed)
 
 START_TEST(unchanged_blocks_are_skipped)
 {
-    full();
-    minor();   /* copies made */
-    minor();
+    tu_full();
+    tu_minor();   /* copies made */
+    tu_minor();
     size_t pushed, total;
     roots_minor_counts(&pushed, &total);
     ck_assert_uint_gt(total, sizeof filler / 8);
@@ -71,14 +60,14 @@ END_TEST
 
 START_TEST(young_object_in_static_root)
 {
-    full();
-    minor();
+    tu_full();
+    tu_minor();
     for (int round = 0; round < 8; round++) {
         past_marked_slots();
         g_young = fresh(SMALL, 100 + round);   /* a changed block */
-        minor();
+        tu_minor();
         tu_churn(SMALL, 20000);
-        minor();
+        tu_minor();
         assert_intact(g_young, SMALL, 100 + round);
     }
     g_young = 0;
@@ -117,23 +106,23 @@ static TU_NOINLINE void free_and_reuse(uintptr_t *g, size_t size, uint64_t seed)
 
 static void reuse_after_free(uintptr_t *g, size_t size, uint64_t seed)
 {
-    full();
+    tu_full();
     past_marked_slots();
     /* Neighbours kept, so that the freed pages of a large object stay a
      * run of their own size. */
     g_hold[0] = fresh(size, seed);
     *g = fresh(size, seed);
     g_hold[1] = fresh(size, seed);
-    minor();
-    minor();   /* *g old, its block copied */
+    tu_minor();
+    tu_minor();   /* *g old, its block copied */
     free_and_reuse(g, size, seed + 1);
     size_t pushed, total;
-    minor();
+    tu_minor();
     roots_minor_counts(&pushed, &total);
     ck_assert_uint_eq(pushed, total);   /* the free forced a whole scan */
     tu_churn(SMALL, 20000);
     tu_churn(LARGE, 16);
-    minor();
+    tu_minor();
     tu_churn(SMALL, 20000);
     tu_churn(LARGE, 16);
     assert_intact(*g, size, seed + 1);
@@ -164,11 +153,11 @@ static TU_NOINLINE void find_at(uintptr_t *g, uintptr_t hidden, uint64_t seed)
 
 static TU_NOINLINE uintptr_t make_and_drop(uintptr_t *g)
 {
-    full();
+    tu_full();
     past_marked_slots();
     *g = fresh(SMALL, 400);
-    minor();
-    minor();   /* copied while g holds x */
+    tu_minor();
+    tu_minor();   /* copied while g holds x */
     uintptr_t x = *g;
     *g = 0;
     return ~x;  /* hidden from the stack scan */
@@ -177,14 +166,14 @@ static TU_NOINLINE uintptr_t make_and_drop(uintptr_t *g)
 START_TEST(address_reused_after_full)
 {
     uintptr_t hidden = make_and_drop(&g_full);
-    full();   /* x is freed */
+    tu_full();   /* x is freed */
     heap_lock();
     blocks_sweep_all();
     heap_unlock();
     find_at(&g_full, hidden, 401);
-    minor();
+    tu_minor();
     tu_churn(SMALL, 20000);
-    minor();
+    tu_minor();
     tu_churn(SMALL, 20000);
     assert_intact(g_full, SMALL, 401);
     g_full = 0;
@@ -194,16 +183,16 @@ END_TEST
 START_TEST(registered_range)
 {
     ck_assert_int_eq(cogc_add_roots(registered, registered + NREG), 0);
-    full();
-    minor();
+    tu_full();
+    tu_minor();
     for (int round = 0; round < 6; round++) {
         past_marked_slots();
         /* A few entries change per round; the others stay old. */
         for (size_t i = (size_t)round; i < NREG; i += 97)
             registered[i] = fresh(SMALL, 1000 + i);
-        minor();
+        tu_minor();
         tu_churn(SMALL, 20000);
-        minor();
+        tu_minor();
         for (size_t i = 0; i < NREG; i++)
             if (registered[i])
                 assert_intact(registered[i], SMALL, 1000 + i);
