@@ -323,17 +323,18 @@ size_t blocks_hold(struct page_desc *b)
     uint64_t marks[MAX_BLOCK_WORDS];
     for (size_t w = 0; w < nw; w++)
         marks[w] = atomic_load_explicit(&c->mark[w0 + w], memory_order_relaxed);
-    if (count_bits(marks, nw) >= b->nobjs)
+    size_t nlive = count_bits(marks, nw);
+    if (nlive >= b->nobjs)
         return 0;
     if (!(b->flags & PF_HELD))
         held_blocks++;
     b->flags |= PF_HELD;
-    return (size_t)(b->nobjs - count_bits(marks, nw)) * b->objsize;
+    return (b->nobjs - nlive) * (size_t)b->objsize;
 }
 
 static void release_held(void)
 {
-    for (int k = 0; k < NKINDS && held_blocks; k++)
+    for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
             for (struct page_desc *b = blocks[k][cls]; b; b = b->next)
                 b->flags &= (uint8_t)~PF_HELD;
