@@ -16,6 +16,17 @@
 #include <unistd.h>
 
 #define TS_ZRAM "/sys/block/zram0"
+
+#if defined(__SANITIZE_THREAD__)
+#define TS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TS_TSAN 1
+#endif
+#endif
+#ifndef TS_TSAN
+#define TS_TSAN 0
+#endif
 #define TS_MEMCG "/sys/fs/cgroup/memory"
 
 static inline int ts_write_file(const char *path, const char *text)
@@ -86,7 +97,8 @@ static inline int ts_swap_off(void)
 }
 
 /* Runs this program again as `argv0 child` in a new cgroup v1 memory
- * cgroup TS_MEMCG/<name>-<pid> limited to limit_mb (swappiness 100 when
+ * cgroup TS_MEMCG/<name>-<pid> limited to limit_mb (77 after printing SKIP
+ * under ThreadSanitizer) (swappiness 100 when
  * `swappy`), with the variables of `env` ("NAME=VALUE", NULL-terminated)
  * set and an alarm of alarm_s seconds (a hang fails the test instead of
  * leaving the cgroup busy); the cgroup is removed after.  0 when the child
@@ -94,6 +106,12 @@ static inline int ts_swap_off(void)
 static inline int ts_run_in_memcg(const char *name, const char *argv0, int limit_mb, bool swappy,
                                   unsigned alarm_s, char *const *env)
 {
+    if (TS_TSAN) {
+        /* Its shadow memory and allocator are charged to the cgroup too. */
+        printf("SKIP: ThreadSanitizer's runtime does not fit a %d MiB memory cgroup (the child is OOM-killed)\n",
+               limit_mb);
+        return 77;
+    }
     char cg[128], path[192], text[64];
     snprintf(cg, sizeof cg, TS_MEMCG "/%s-%d", name, (int)getpid());
     if (mkdir(cg, 0755) != 0) {
