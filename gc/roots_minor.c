@@ -232,9 +232,15 @@ static void push_ranges(bool whole)
     nnew = 0;
 }
 
+/* Off unless COGC_ROOT_COPIES=1: fuzz_api (generational + incremental,
+ * COGC_VERIFY=1) lost objects reached only from a static root with the
+ * copies on, within 3-8 thousand inputs in each of 3 runs, and none in
+ * 6-13 thousand with them off.  Not yet understood. */
+static bool copies_off(void) { return vg_on || !option(OPT_ROOT_COPIES); }
+
 void roots_push_minor(void)
 {
-    if (vg_on) {
+    if (copies_off()) {
         roots_push();
         return;
     }
@@ -243,7 +249,7 @@ void roots_push_minor(void)
 
 void roots_push_refresh(void)
 {
-    if (vg_on) {
+    if (copies_off()) {
         roots_push();
         return;
     }
@@ -263,7 +269,7 @@ static COGC_SCANS_FOREIGN_MEMORY void prepare_one(uintptr_t lo, uintptr_t hi, vo
 
 void roots_minor_prepare(void)
 {
-    if (vg_on)
+    if (copies_off())
         return;
     bool interior = option(OPT_INTERIOR) != 0;
     roots_each(prepare_one, &interior);
