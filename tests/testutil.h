@@ -264,6 +264,17 @@ static TU_NOINLINE TU_UNUSED void tu_clear_stack(void)
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
+/* cogc initialised in generational mode, or the test skipped with why. */
+static TU_UNUSED void tu_init_generational(void)
+{
+    if (cogc_init() != 0)
+        exit(1);
+    if (cogc_set_generational(1) != 0) {
+        printf("SKIP: generational mode unavailable here: %s\n", strerror(errno));
+        exit(77);
+    }
+}
+
 /* A minor (full) collection with no stale pointer left on the stack. */
 static TU_UNUSED void tu_minor(void)
 {

@@ -272,12 +272,7 @@ END_TEST
 
 int main(void)
 {
-    if (cogc_init() != 0)
-        return 1;
-    if (cogc_set_generational(1) != 0) {
-        printf("SKIP: generational mode unavailable here: %s\n", strerror(errno));
-        return 77;
-    }
+    tu_init_generational();
     kept = cogc_malloc_uncollectable(8 * sizeof *kept);
     if (!kept)
         return 1;

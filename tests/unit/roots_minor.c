@@ -204,12 +204,7 @@ END_TEST
 
 int main(void)
 {
-    if (cogc_init() != 0)
-        return 1;
-    if (cogc_set_generational(1) != 0) {
-        printf("SKIP: generational mode unavailable here: %s\n", strerror(errno));
-        return 77;
-    }
+    tu_init_generational();
     memset(filler, 1, sizeof filler);
     Suite *s = suite_create("roots_minor");
     TCase *tc = tcase_create("core");
