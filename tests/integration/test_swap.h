@@ -27,6 +27,16 @@
 #ifndef TS_TSAN
 #define TS_TSAN 0
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TS_ASAN 1
+#endif
+#endif
+#ifndef TS_ASAN
+#define TS_ASAN 0
+#endif
 #define TS_MEMCG "/sys/fs/cgroup/memory"
 
 static inline int ts_write_file(const char *path, const char *text)
