@@ -89,8 +89,10 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
      * preempts a short one is no reason). */
     if (mark_ns > target / 2 && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
         nursery /= 2;
-    else if (mark_ns < target / 4 && nursery < nursery_cap())
-        nursery = nursery * 2 < nursery_cap() ? nursery * 2 : nursery_cap();
+    else if (mark_ns < target / 4 && nursery < nursery_cap()) {
+        size_t cap = nursery_cap();
+        nursery = nursery * 2 < cap ? nursery * 2 : cap;
+    }
 }
 
 static void set_trigger(uint64_t live)
@@ -98,8 +100,9 @@ static void set_trigger(uint64_t live)
     size_t t = (size_t)(live * (uint64_t)option(OPT_GROWTH) / 100);
     /* COGC_FREE_SPACE_DIVISOR: while the heap is large for what lives
      * (after a peak), space collections by its size, as bdwgc does. */
-    if (divisor_floor() > t)
-        t = divisor_floor();
+    size_t floor = divisor_floor();
+    if (floor > t)
+        t = floor;
     if (!nursery)
         nursery = min_trigger();
     /* A minor collection's cost grows with the young bytes that survive,

@@ -274,13 +274,9 @@ size_t watch_preclean(void)
 /* Any mark bit in granules [from, to) of c. */
 static bool any_mark(const struct chunk *c, size_t from, size_t to)
 {
-    while (from < to) {
-        size_t w = from >> 6, lo = from & 63, hi = to - (w << 6) < 64 ? to - (w << 6) : 64;
-        uint64_t m = (hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1);
-        if (atomic_load_explicit(&c->mark[w], memory_order_relaxed) & m)
+    for (size_t w = from / 64; w * 64 < to; w++)
+        if (atomic_load_explicit(&c->mark[w], memory_order_relaxed) & word_mask(w, from, to))
             return true;
-        from = (w << 6) + hi;
-    }
     return false;
 }
 
