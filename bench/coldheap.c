@@ -138,7 +138,7 @@ static int parse_mb(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
     long cold_mb = 300, total_mb = 2048, depth = 14;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* option, value */
         long *dst = NULL, lo = 1, hi = 1 << 20;
         if (strcmp(argv[i], "--cold-mb") == 0)
             dst = &cold_mb;
@@ -150,7 +150,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: %s [--cold-mb N] [--total-mb N] [--tree-depth 1..24]\n", argv[0]);
             return 2;
         }
-        i++;
     }
     uint64_t ncold = ((uint64_t)cold_mb << 20) / sizeof(struct cold);
     versions = calloc(ncold, 1);

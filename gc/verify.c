@@ -5,7 +5,9 @@
 #include "report.h"
 #include "vec.h"
 #include "vg.h"
+#include "watch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct item { uintptr_t lo, hi; };
@@ -38,6 +40,32 @@ static const char *kind_name(unsigned k)
 static size_t bad, objects;
 static bool interior;
 
+static void describe_block(char *buf, size_t n, const struct page_desc *b)
+{
+    snprintf(buf, n, "block flags %#x%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
+             (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "");
+}
+
+/* The object, and the object holding the word when there is one (a root
+ * range otherwise): block flags and marks say which mechanism missed it. */
+static void report_unmarked(const struct object_ref *o, const uintptr_t *p, struct item it)
+{
+    char what[64], where[256] = "a root range";
+    describe_block(what, sizeof what, o->block);
+    struct object_ref h;
+    if (object_find((uintptr_t)p, true, &h) == OBJ_FOUND) {
+        char hb[64], hp[80];
+        describe_block(hb, sizeof hb, h.block);
+        watch_describe_page((uintptr_t)p, hp, sizeof hp);
+        snprintf(where, sizeof where, "object %p, %s, %s, %s", (void *)h.start,
+                 bit_test(h.chunk->mark, granule_bit(h.chunk, h.start)) ? "marked" : "unmarked", hb, hp);
+    }
+    report_warn("COGC_VERIFY: %s object %p (%zu bytes, %s) is reachable (word %p = %p, in [%p, %p): "
+                "%s) but was not marked",
+                kind_name(o->block->kind), (void *)o->start, o->size, what, (void *)p, (void *)*p,
+                (void *)it.lo, (void *)it.hi, where);
+}
+
 /* Reads thread stacks and other foreign memory, like the marker. */
 COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
 {
@@ -47,10 +75,7 @@ COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
             continue;
         objects++;
         if (!bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)) && bad++ < 8)
-            report_warn("COGC_VERIFY: %s object %p (%zu bytes) is reachable (word %p = %p, "
-                        "in [%p, %p)) but was not marked",
-                        kind_name(o.block->kind), (void *)o.start, o.size, (void *)p, (void *)*p,
-                        (void *)it.lo, (void *)it.hi);
+            report_unmarked(&o, p, it);
         if (o.block->kind != KIND_ATOMIC && !VEC_PUSH(work, ((struct item){o.start, o.start + o.size})))
             return false;
     }

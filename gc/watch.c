@@ -10,6 +10,7 @@
 #include "vg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,8 +315,17 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
  * old ones while the heap is small (GCBench depth 22: 2048 one-page
  * blocks, 1.6-3 ms of a minor pause, one range each): two runs separated
  * by a few pages that are watched anyway (armed, or about to be) go out as
- * one range.  Re-arming an armed page costs the kernel a PTE visit. */
+ * one range.  Re-arming an armed page costs the kernel a PTE visit.
+ *
+ * Only while no watched page can have a write pending: arming a page drops
+ * what the backend holds for it (mprotect clears its bit, uffd write-
+ * protects it again), so a bridged page written since the last take would
+ * lose that write.  That holds in a pause after the take, and at the start
+ * of a cycle (nothing scanned yet); not when fresh blocks are settled or
+ * stale chunks refreshed while the program runs (threads_mutate, one CPU,
+ * incremental: about 1 run in 7 lost an object that way). */
 #define BRIDGE_PAGES 16
+static size_t bridge_gap;
 
 /* A run of pages [lo, hi) of chunk c waiting to be armed or disarmed. */
 struct page_run {
@@ -370,7 +380,7 @@ static void disarm_flush(void)
 /* Arm pages [i, j) of c (queued; arm_commit sends them). */
 static void arm_pages(struct chunk *c, size_t i, size_t j)
 {
-    if (!run_join(&to_arm, c, i, j, BRIDGE_PAGES)) {
+    if (!run_join(&to_arm, c, i, j, bridge_gap)) {
         arm_flush();
         run_start(&to_arm, c, i, j);
     }
@@ -526,6 +536,7 @@ size_t watch_update(bool full)
     size_t held = 0;
     if (!enabled)
         return 0;
+    bridge_gap = BRIDGE_PAGES;   /* a pause, after the take */
     if (full || young_overflow) {
         for (struct chunk *c = chunk_list(); c; c = c->next)
             recompute(c, NULL, block_want, true);
@@ -555,6 +566,7 @@ size_t watch_update(bool full)
     __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
     young_overflow = false;
     arm_commit();
+    bridge_gap = 0;
     return held;
 }
 
@@ -575,6 +587,7 @@ void watch_finish_cycle(void)
         watch_update(true);   /* a fresh block may be missing from the list */
         return;
     }
+    bridge_gap = BRIDGE_PAGES;   /* a pause, after the take */
     watch_settle_fresh();
     for (size_t i = 0; i < young.n; i++)
         young.v[i]->flags &= ~PF_YOUNG;
@@ -587,6 +600,7 @@ void watch_finish_cycle(void)
         stale_chunks++;
     }
     arm_commit();
+    bridge_gap = 0;
 }
 
 bool watch_refresh_pending(void) { return stale_chunks != 0; }
@@ -621,9 +635,11 @@ void watch_arm_all(void)
 {
     if (!enabled)
         return;
+    bridge_gap = BRIDGE_PAGES;   /* nothing scanned yet: a lost write is no loss */
     for (struct chunk *c = chunk_list(); c; c = c->next)
         recompute(c, NULL, block_all, true);
     arm_commit();
+    bridge_gap = 0;
 }
 
 /* Settling is done in rounds, when the concurrent marker runs out of work,
@@ -656,4 +672,16 @@ size_t watch_settle_fresh(void)
     settle_from = young.n;
     __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
     return pages;
+}
+
+void watch_describe_page(uintptr_t a, char *buf, size_t n)
+{
+    struct chunk *c = enabled ? chunk_of(a) : NULL;
+    if (!c) {
+        snprintf(buf, n, "page not watched");
+        return;
+    }
+    size_t i = page_index(c, a);
+    snprintf(buf, n, "page %swatched%s, written at take %u of %u", page_bit(c->watch, i) ? "" : "not ",
+             page_bit(c->rescan, i) ? ", rescanned" : "", (unsigned)c->age[i], (unsigned)epoch);
 }

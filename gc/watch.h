@@ -83,4 +83,8 @@ size_t watch_settle_fresh(void);
  * an estimate). */
 size_t watch_fresh_pages(void);
 
+/* For the heap verifier's report: page of a's watch state ("watched",
+ * "rescanned", the epoch it was last written), into buf. */
+void watch_describe_page(uintptr_t a, char *buf, size_t n);
+
 #endif

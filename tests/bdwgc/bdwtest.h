@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__clang__)
+#define BT_NOINLINE __attribute__((noinline))
+#else
 #define BT_NOINLINE __attribute__((noinline, noclone))
+#endif
 
 /* Wipe stale copies of pointers below the caller. */
 static BT_NOINLINE void bt_clear_stack(void)
