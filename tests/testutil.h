@@ -25,6 +25,7 @@
 #include <cogc.h>
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -100,9 +101,26 @@ static inline void tu_mutex_lock(pthread_mutex_t *m)
  * SIGALRM handler, which the child inherits and which kills the caller's
  * whole process group when CK_FORK=no (ctest and the shell included), so
  * the default action is restored first. */
+/* A test that hangs dies by SIGALRM after `seconds`, printing where the
+ * thread that got the signal was (the one that called tu_alarm, unless
+ * it blocks SIGALRM): a hang on a loaded CI machine leaves at least that. */
+static TU_UNUSED void tu_alarm_handler(int sig)
+{
+    static const char msg[] = "tu_alarm: time limit reached; this thread was at:\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing to do: the report is best effort */
+    }
+    void *frames[48];
+    backtrace_symbols_fd(frames, backtrace(frames, 48), 2);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static inline void tu_alarm(unsigned seconds)
 {
-    signal(SIGALRM, SIG_DFL);
+    void *warm[1];
+    backtrace(warm, 1);   /* loads the unwinder now, not in the handler */
+    signal(SIGALRM, tu_alarm_handler);
     alarm(seconds);
 }
 
