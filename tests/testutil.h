@@ -72,6 +72,26 @@
 #define TU_TSAN 0
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
+/* A thread started in the child of a multi-threaded fork can wait for
+ * ever, under a sanitizer, on a lock of the sanitizer's own that a parent
+ * thread held at the fork: TSan refuses such threads (die_after_fork), and
+ * GCC 12's ASan does not hold its allocator's locks across fork (gdb: the
+ * child's new thread blocked in SizeClassAllocator64::GetFromAllocator,
+ * from AsanThread::Init).  Tests skip starting threads in a fork child
+ * there. */
+#define TU_FORK_CHILD_THREADS (!TU_TSAN && !TU_ASAN)
+
 /* COGC_TEST_LIGHT=1 (set by the tsan test preset, CMakePresets.json):
  * long tests run fewer iterations or smaller sizes, with the same checks
  * (under ThreadSanitizer the full sizes took over an hour in all). */
