@@ -133,11 +133,12 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
 
     size_t reclaimed = 0;
     if (!any_live) {
-        if (!reuse && !vg_on && pressure_heap_budget()) {
-            /* Under a memory budget a dead block is freed unread: the
-             * kernel may have swapped its pages out, and reading them back
-             * only to count its free slots is what the memory does not
-             * have.  Counted whole, free slots included. */
+        if (!vg_on) {
+            /* Counted whole, free slots included, and not read: reading
+             * each slot's tag only to count them was a pass over the block
+             * before the one that rebuilds it (GCBench depth 16,
+             * generational: 2.6 % of the run), and a dead block freed
+             * under a memory budget may be in swap. */
             reclaimed = (size_t)n * size;
         } else {
             for (size_t i = 0; i < n; i++) {

@@ -220,7 +220,8 @@ struct cogc_stats {
     uint64_t allocated_bytes;    /* total bytes allocated since start */
     uint64_t freed_bytes;        /* total bytes explicitly freed (another thread's
                                     frees count from its next refill of a list) */
-    uint64_t reclaimed_bytes;    /* total bytes reclaimed by sweeping */
+    uint64_t reclaimed_bytes;    /* total bytes reclaimed by sweeping (a block found all dead
+                                    counts whole, its slots already free included) */
     uint64_t released_bytes;     /* bytes currently given back to the kernel */
     uint64_t total_pause_ns;     /* sum of stop-the-world pauses */
     uint64_t max_pause_ns;
