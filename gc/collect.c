@@ -48,7 +48,7 @@ bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
 static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
 
-/* Young bytes between minor collections: at most COGC_MIN_TRIGGER, halved
+/* Young bytes between minor collections: at most COGC_MIN_TRIGGER, shrunk
  * while minor marking takes over half of COGC_PAUSE_TARGET_US (the rest of
  * a pause, and a busy machine's delays, need the other half; a minor collection
  * costs what survives of them: all of it while a program builds a big
@@ -86,10 +86,16 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
     if (!tracking_precise())
         return;
     /* Shrink only when survivors made the pause long (a busy machine that
-     * preempts a short one is no reason). */
-    if (mark_ns > target / 2 && marked > nursery / 8 && nursery / 2 >= MIN_NURSERY)
-        nursery /= 2;
-    else if (mark_ns < target / 4 && nursery < nursery_cap()) {
+     * preempts a short one is no reason): to where marking at the same
+     * rate and survival would take a quarter of the target, at least by
+     * half, never under MIN_NURSERY.  Halving alone left a program that goes on storing new objects
+     * into old ones (GCBench filling its array after its long-lived tree
+     * was promoted) a minor pause as long as the first. */
+    if (mark_ns > target / 2 && marked > nursery / 8) {
+        double fit = (double)nursery * (double)(target / 4) / (double)mark_ns;
+        size_t want = fit < (double)(nursery / 2) ? (size_t)fit : nursery / 2;
+        nursery = want < MIN_NURSERY ? MIN_NURSERY : want;
+    } else if (mark_ns < target / 4 && nursery < nursery_cap()) {
         size_t cap = nursery_cap();
         nursery = nursery * 2 < cap ? nursery * 2 : cap;
     }
