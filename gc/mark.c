@@ -725,26 +725,21 @@ void mark_begin_concurrent(void)
 }
 
 /* World stopped, roots pushed: scan them now (their words change when the
- * world runs); what they point to stays on the stack for mark_step. */
+ * world runs); what they point to stays on the stack for mark_step.  In
+ * place: what a root pushes goes above the roots (re-read by index, as the
+ * stack may grow), then moves down over them.  Marking objects through
+ * here would scan them before their pages are armed, which happens only
+ * once the world runs again (collect.c, start_cycle). */
 void mark_scan_roots(void)
 {
     struct marker *m = &markers[0];
     size_t n = m->top;
-    if (!n)
-        return;
-    size_t bytes = round_up(n * sizeof(struct entry), PAGE_SIZE);
-    struct entry *copy = os_map(bytes);
-    if (!copy) {
-        /* No memory to set them aside: marking them through now is correct too. */
-        while (m->top)
-            mark_step(SIZE_MAX);
-        return;
+    for (size_t i = 0; i < n; i++) {
+        struct entry e = m->stack[i];
+        scan_range(m, e.lo, e.hi);
     }
-    memcpy(copy, m->stack, n * sizeof *copy);
-    m->top = 0;
-    for (size_t i = 0; i < n; i++)
-        scan_range(m, copy[i].lo, copy[i].hi);
-    os_unmap(copy, bytes);
+    memmove(m->stack, m->stack + n, (m->top - n) * sizeof *m->stack);
+    m->top -= n;
 }
 
 size_t mark_step(size_t budget)
