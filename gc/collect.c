@@ -479,7 +479,7 @@ void collect_locked(enum collect_reason why)
         return;
     } else {
         bool minor = choose_minor(why);
-        if (!minor && incremental_enabled() && why == COLLECT_TRIGGER) {
+        if (!minor && incremental_enabled() && (why == COLLECT_TRIGGER || why == COLLECT_PRESSURE)) {
             start_cycle(rec.reason);
             return;
         }

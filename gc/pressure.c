@@ -6,6 +6,7 @@
 #include "bookmark.h"
 #include "chunk.h"
 #include "collect.h"
+#include "incremental.h"
 #include "lock.h"
 #include "memcg_fold.h"
 #include "notice.h"
@@ -169,45 +170,74 @@ static size_t give_back(void)
     return given;
 }
 
+/* Pages an allocating thread writes to swap per call (~2-8 ms here; a
+ * chunk's worth took 20-90 ms on a loaded machine, the longest pauses
+ * left under pressure).  The rest it lists and cools at once (a list of
+ * 1024 pages is ~2 ms), and they go at its next calls or on the notice
+ * thread, which looks every PENDING_TICK_MS while any wait. */
+#define SEND_STEP 256
+#define PENDING_TICK_MS 20
+
 static void evict_cold(bool from_allocator)
 {
     if (!bookmarks)
         return;
+    uint64_t t0 = os_now_ns();
+    size_t sent = 0;
+    if (from_allocator)
+        sent = bookmark_send_pending(SEND_STEP, false);
+    else
+        while (bookmark_send_pending(SIZE_MAX, true))
+            sent++;
+    /* Queued pages count as gone: cooled, they are the kernel's first
+     * victims, and they are on their way out. */
     uint64_t rss = resident_bytes(), keep = keep_within(rss);
+    uint64_t queued = (uint64_t)bookmark_pending_pages() * PAGE_SIZE;
+    rss = rss > queued ? rss - queued : 0;
+    size_t want = 0, listed = 0;
     if (rss <= keep)
-        return;
+        goto done;
     /* Free pages first: left to the kernel, they go to swap and their
      * reuse reads garbage back. */
     if (give_back()) {
         rss = resident_bytes();
+        rss = rss > queued ? rss - queued : 0;
         if (rss <= keep)
-            return;
+            goto done;
     }
-    uint64_t t0 = os_now_ns();
-    size_t want = (size_t)((rss - keep) / PAGE_SIZE);
-    /* An allocating thread sends at most a chunk's worth per call (~15-25
-     * ms here): it is back at the next growth or collection, and the
-     * notice thread does the rest each second. */
+    want = (size_t)((rss - keep) / PAGE_SIZE);
+    /* An allocating thread lists at most a chunk's worth per call: it is
+     * back at the next growth or collection, and the notice thread does
+     * the rest each second. */
     if (from_allocator && want > CHUNK_SIZE / PAGE_SIZE)
         want = CHUNK_SIZE / PAGE_SIZE;
-    size_t sent = bookmark_evict(want, !from_allocator);
+    if (from_allocator) {
+        listed = bookmark_list_out(want);
+        if (sent < SEND_STEP)
+            sent += bookmark_send_pending(SEND_STEP - sent, false);
+    } else {
+        listed = bookmark_evict(want, true, true);
+        sent += listed;
+    }
     /* Nothing old enough left to send: the kernel must choose, and with
      * every heap page active (marked, just written) its reclaim finds none
      * and the cgroup's OOM killer fires although swap has room (cold-heap
      * workload at 200 MiB: 2 runs of 3 killed).  At most every MIN_GAP_NS:
      * a walk of the heap's page tables. */
     static uint64_t cooled_ns;
-    if (sent < want && os_now_ns() - cooled_ns >= MIN_GAP_NS) {
+    if (listed < want && os_now_ns() - cooled_ns >= MIN_GAP_NS) {
         cool_heap();
         cooled_ns = os_now_ns();
     }
-    if (from_allocator && sent)
+done:
+    if (from_allocator && (sent || listed))
         stats_pause(PAUSE_EVICT, "pressure", os_now_ns() - t0, 0);
-    if (option(OPT_STATS))
-        report_line("cogc: bookmark: rss %.1f MB over %.1f MB: %zu of %zu pages sent out in %.1f ms",
-                    rss / 1048576.0, keep / 1048576.0, sent, want, (os_now_ns() - t0) / 1e6);
+    if (option(OPT_STATS) && (want || sent))
+        report_line("cogc: bookmark: rss %.1f MB over %.1f MB: %zu of %zu pages listed, %zu sent out, %zu queued, "
+                    "in %.1f ms",
+                    rss / 1048576.0, keep / 1048576.0, listed, want, sent, bookmark_pending_pages(),
+                    (os_now_ns() - t0) / 1e6);
 }
-
 
 /* Synchronously: left to the notice thread, on a loaded machine eviction
  * came late, after the kernel had swapped out pages of its own choosing
@@ -215,12 +245,9 @@ static void evict_cold(bool from_allocator)
  * The kernel would make an allocating thread at the limit reclaim by
  * itself anyway. */
 static bool pressure_collecting;
-
-void pressure_after_collection(void)
-{
-    if (!pressure_collecting)
-        evict_cold(true);
-}
+/* The heap's resident bytes when the running cycle first met the budget
+ * (or the budget, if more); 0: not yet, or no cycle. */
+static size_t cycle_base;
 
 /* A collection for the budget or a notice, then its garbage freed (a full
  * collection frees most of what it finds in whole dead blocks) and given
@@ -228,21 +255,112 @@ void pressure_after_collection(void)
  * sweeping after, left the garbage resident or read it back from swap to
  * sweep it, at the cgroup's limit (cold-heap workload at 200 MiB: the
  * memcg OOM killer fired in 3 runs of 3). */
-static void pressure_collection(bool from_allocator)
+/* In incremental mode a pressure collection is a cycle (a stop-the-world
+ * full collection of a heap at the limit is all marking: 115-210 ms for
+ * GCBench depth 22 at 290 MiB); what follows the collection (the sweep,
+ * giving back, sending out) waits for the cycle's end. */
+static bool cycle_for_pressure;
+
+static void after_pressure_collection(bool from_allocator)
 {
-    pressure_collecting = true;
-    collect_locked(COLLECT_PRESSURE);
-    pressure_collecting = false;
     blocks_sweep_all();
     give_back();
     evict_cold(from_allocator);
+}
+
+
+void pressure_after_collection(void)
+{
+    cycle_base = 0;
+    if (cycle_for_pressure && !incremental_marking()) {
+        cycle_for_pressure = false;
+        after_pressure_collection(true);
+    } else if (!pressure_collecting) {
+        evict_cold(true);
+    }
+}
+
+static void pressure_collection(bool from_allocator)
+{
+    if (incremental_enabled()) {
+        /* A cycle that runs already is left to end by itself: forcing its
+         * final pause now would do its marking there. */
+        if (incremental_marking())
+            return;
+        collect_locked(COLLECT_PRESSURE);
+        cycle_for_pressure = incremental_marking();
+        if (cycle_for_pressure)
+            return;
+    }
+    pressure_collecting = true;
+    collect_locked(COLLECT_PRESSURE);
+    pressure_collecting = false;
+    after_pressure_collection(from_allocator);
+}
+
+/* Incremental mode: a cycle for the budget starts this far below it, so
+ * that it can end before the heap reaches it (no minor collection runs
+ * during a cycle: the heap grows by all the program allocates). */
+#define EARLY_DIVISOR 8
+/* A cycle must end before the heap's resident part passes its budget (or
+ * where it was when the cycle first met the budget) by more than this
+ * (the room a narrow headroom leaves under the cgroup limit): each growth
+ * past the budget, the allocating thread marks its
+ * share of what is left (the old generation's size less what was
+ * scanned) for the room that is left, the background marker the rest. */
+#define OVERSHOOT ((size_t)6 * CHUNK_SIZE)
+#define ASSIST_STEP ((size_t)1 << 20)
+
+/* Heap lock held, a cycle marking, the heap about to grow past its budget:
+ * mark a share of what is left, and when nothing is, end the cycle and
+ * sweep.  true when the cycle ended (its garbage is free pages now). */
+static bool assist_cycle(size_t extra)
+{
+    uint64_t t0 = os_now_ns();
+    size_t live = stats_live_bytes(), scanned = incremental_scanned();
+    size_t left = live > scanned ? live - scanned : ASSIST_STEP;
+    size_t resident = heap_resident();
+    if (!cycle_base)
+        cycle_base = resident > pressure_heap_budget() ? resident : pressure_heap_budget();
+    size_t limit = cycle_base + OVERSHOOT;
+    size_t room = limit > resident ? limit - resident : 0;
+    size_t share = room > extra ? (size_t)((uint64_t)left * extra / room) : SIZE_MAX;
+    bool done = false;
+    for (size_t marked = 0; !done && marked < share; marked += ASSIST_STEP)
+        done = incremental_paced_step(ASSIST_STEP / 4, true);
+    stats_pause(PAUSE_ASSIST, "pressure", os_now_ns() - t0, 0);
+    if (!done)
+        return false;
+    collect_locked(COLLECT_TRIGGER);
+    if (incremental_marking())
+        return false;
+    if (cycle_for_pressure) {
+        cycle_for_pressure = false;
+        after_pressure_collection(true);
+    } else {
+        blocks_sweep_all();
+    }
+    return true;
 }
 
 bool pressure_collect_before_growth(size_t extra)
 {
     evict_cold(true);
     size_t b = pressure_heap_budget();
-    if (!b || heap_resident() + extra <= b || collect_disabled || !worth_collecting())
+    if (!b || collect_disabled)
+        return false;
+    if (incremental_enabled()) {
+        if (incremental_marking())
+            return heap_resident() + extra > b && assist_cycle(extra);
+        if (heap_resident() + extra + b / EARLY_DIVISOR <= b || !worth_collecting())
+            return false;
+        if (option(OPT_STATS))
+            report_line("cogc: pressure: cycle at heap %.1f MB resident, budget %.1f MB",
+                        heap_resident() / 1048576.0, b / 1048576.0);
+        pressure_collection(true);
+        return false;
+    }
+    if (heap_resident() + extra <= b || !worth_collecting())
         return false;
     pressure_collection(true);
     return true;
@@ -284,14 +402,29 @@ static void on_notice(void)
 static void *notice_main(void *arg)
 {
     (void)arg;
+    uint64_t last_tick_ns = os_now_ns();
     struct pollfd p[MAX_SOURCES];
     for (;;) {
         size_t np = 0;
         for (size_t i = 0; i < nopen; i++)
             if (open_fd[i] >= 0)
                 p[np++] = (struct pollfd){.fd = open_fd[i], .events = open_src[i]->events};
-        int r = poll(p, np, TICK_MS);
+        heap_lock();
+        bool queued = bookmark_pending_pages() != 0;
+        heap_unlock();
+        int r = poll(p, np, queued ? PENDING_TICK_MS : TICK_MS);
+        if (r == 0 && queued) {
+            heap_lock();
+            while (bookmark_send_pending(SIZE_MAX, true))
+                ;
+            heap_unlock();
+            /* the sources' ticks stay once a second */
+            if (os_now_ns() - last_tick_ns < (uint64_t)TICK_MS * 1000000)
+                continue;
+        }
         bool tick = r == 0;
+        if (tick)
+            last_tick_ns = os_now_ns();
         heap_lock();
         size_t rel = pages_released_count();
         heap_unlock();
@@ -377,6 +510,8 @@ void pressure_init(void)
      * 27-49k stop-the-world with the same bookmarks). */
     if (!option_given(OPT_GENERATIONAL))
         collect_set_generational(true);
+    if (!option_given(OPT_INCREMENTAL))
+        collect_set_incremental(true);
     bookmarks = watch_enable();
     refresh_budget();
     start();
