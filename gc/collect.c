@@ -180,6 +180,7 @@ static bool trigger_reached(void)
 }
 
 size_t collect_allocated_since_full(void) { return since_full + since_last; }
+size_t collect_promoted_since_full(void) { return generational ? (size_t)promoted : collect_allocated_since_full(); }
 
 int collect_disabled;
 

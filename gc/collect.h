@@ -24,6 +24,9 @@ void collect_note_allocated(size_t bytes);
 void collect_note_net(size_t used, size_t freed);
 /* Bytes handed out since the last full collection. */
 size_t collect_allocated_since_full(void);
+/* Generational mode: bytes minor collections marked since the last full
+ * one (only they can be old garbage by now); otherwise as above. */
+size_t collect_promoted_since_full(void);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
