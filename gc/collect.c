@@ -248,6 +248,8 @@ static bool choose_minor(enum collect_reason why)
     return promoted < budget;
 }
 
+bool collect_would_be_minor(void) { return choose_minor(COLLECT_EXPLICIT_MINOR); }
+
 /* Marking less than this is done by one marker: waking helpers and their
  * termination handshake cost more than they save, and on a loaded machine
  * waiting for a helper to be scheduled can cost milliseconds. */

@@ -27,6 +27,9 @@ size_t collect_allocated_since_full(void);
 /* Generational mode: bytes minor collections marked since the last full
  * one (only they can be old garbage by now); otherwise as above. */
 size_t collect_promoted_since_full(void);
+/* Heap lock held: cogc_collect_minor would run a minor collection now
+ * (not a full one). */
+bool collect_would_be_minor(void);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
