@@ -445,11 +445,8 @@ COGC_API int cogc_bookmark_evict(size_t max_bytes, size_t *sent)
     if (!watch_enabled()) {
         errno = ENOTSUP;
         r = -1;
-    } else if (incremental_marking()) {
-        errno = EBUSY;
-        r = -1;
     } else {
-        size_t pages = bookmark_evict(max_bytes / PAGE_SIZE, true);
+        size_t pages = bookmark_evict(max_bytes / PAGE_SIZE, true, true);
         if (sent)
             *sent = pages * PAGE_SIZE;
     }

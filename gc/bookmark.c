@@ -10,6 +10,7 @@
 #include "vec.h"
 #include "watch.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,12 +45,16 @@ static void bookmark_target(uintptr_t v)
         return;
     size_t bit = granule_bit(o.chunk, o.start);
     uint64_t m = (uint64_t)1 << (bit & 63);
+    uintptr_t page = o.start & ~(uintptr_t)(PAGE_SIZE - 1);
     if (!(o.chunk->bookmark[bit >> 6] & m)) {
         o.chunk->bookmark[bit >> 6] |= m;
         bookmarks_set++;
         any_bookmark = true;
+        /* Sent out while a cycle marks: if this page's bookmarked objects
+         * were marked already in this phase, this one was not; the next
+         * page out that reaches it marks them again. */
+        atomic_store_explicit(&o.chunk->out[page_index(o.chunk, page)].expanded, 0, memory_order_relaxed);
     }
-    uintptr_t page = o.start & ~(uintptr_t)(PAGE_SIZE - 1);
     if (!nfound || found[nfound - 1] != page)
         found[nfound++] = page;
 }
@@ -229,7 +234,48 @@ static size_t choose(size_t want, struct run *runs, size_t *nruns, bool *no_memo
     return chosen;
 }
 
-size_t bookmark_evict(size_t want, bool may_unlock)
+/* Runs listed and counted out but not yet handed to the kernel (only
+ * cooled): an allocating thread lists its victims at once and writes at
+ * most a bounded number of pages to swap per call, the rest later (the
+ * next call, or the notice thread). */
+#define PENDING 4096
+static struct run pending[PENDING];
+static size_t npending, pending_head;
+static size_t bookmark_pending;   /* pages in pending[] */
+
+size_t bookmark_pending_pages(void) { return bookmark_pending; }
+
+/* Page out pending runs, oldest first, until `max` pages went (a run is
+ * split); the heap lock dropped during the kernel's work with may_unlock. */
+size_t bookmark_send_pending(size_t max, bool may_unlock)
+{
+    struct run now[64];
+    size_t n = 0, pages = 0;
+    while (npending && n < 64 && pages < max) {
+        struct run *r = &pending[pending_head];
+        size_t take = r->len / PAGE_SIZE;
+        if (take > max - pages)
+            take = max - pages;
+        now[n++] = (struct run){r->addr, take * PAGE_SIZE};
+        pages += take;
+        r->addr += take * PAGE_SIZE;
+        r->len -= take * PAGE_SIZE;
+        if (!r->len) {
+            pending_head = (pending_head + 1) % PENDING;
+            npending--;
+        }
+    }
+    bookmark_pending -= pages;
+    if (may_unlock)
+        heap_unlock();
+    for (size_t i = 0; i < n; i++)
+        os_pageout((void *)now[i].addr, now[i].len);
+    if (may_unlock)
+        heap_lock();
+    return pages;
+}
+
+size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
 {
     /* This call's own: another caller fills its list while this one,
      * the heap lock dropped, hands its runs to the kernel (16 KiB). */
@@ -237,8 +283,20 @@ size_t bookmark_evict(size_t want, bool may_unlock)
     size_t sent = 0;
     bool no_memory = false;
     interior = option(OPT_INTERIOR) != 0;
-    while (sent < want && !no_memory && watch_enabled() && !incremental_marking()) {
+    while (sent < want && !no_memory && watch_enabled()) {
+        /* While a cycle marks, between two of its steps: marking meets the
+         * pages out from then on (bookmark_target, list_victim: the phase
+         * stamps of what changes are reset).  Every watched page is armed
+         * during a cycle too (watch_arm_all, then settled fresh blocks),
+         * so a write to a page out is still reported.  A step can take
+         * long on a loaded machine (the marker descheduled): an allocating
+         * thread does not wait for it. */
+        bool cycle = incremental_marking();
+        if (cycle && !incremental_hold_steps(wait_for_marker))
+            break;
         size_t nruns, got = choose(want - sent < BATCH ? want - sent : BATCH, runs, &nruns, &no_memory);
+        if (cycle)
+            incremental_resume_steps();
         if (!got)
             break;
         sent += got;
@@ -255,6 +313,54 @@ size_t bookmark_evict(size_t want, bool may_unlock)
     if (no_memory)
         report_warn("COGC_BOOKMARK: no memory for bookmark lists; %zu pages not sent out", want - sent);
     return sent;
+}
+
+/* The marker's step lock, waiting at most HOLD_WAIT_NS: the background
+ * marker takes it again at once after each step, so a bare try fails
+ * nearly always while it runs (and the kernel then chose the victims:
+ * GCBench depth 22 at 290 MiB, 20k major faults in a run where every
+ * listing during the pressure cycle failed so), but a step can also take
+ * long (its own page faults reclaim at the limit). */
+#define HOLD_WAIT_NS (3 * 1000000ull)
+
+static bool hold_steps_briefly(void)
+{
+    uint64_t t0 = os_now_ns();
+    while (!incremental_hold_steps(false)) {
+        if (os_now_ns() - t0 >= HOLD_WAIT_NS)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+size_t bookmark_list_out(size_t want)
+{
+    struct run runs[BATCH];
+    size_t listed = 0;
+    bool no_memory = false;
+    interior = option(OPT_INTERIOR) != 0;
+    while (listed < want && !no_memory && watch_enabled() && npending + BATCH <= PENDING) {
+        bool cycle = incremental_marking();
+        if (cycle && !hold_steps_briefly())
+            break;
+        size_t nruns, got = choose(want - listed < BATCH ? want - listed : BATCH, runs, &nruns, &no_memory);
+        if (cycle)
+            incremental_resume_steps();
+        if (!got)
+            break;
+        listed += got;
+        /* To the inactive list now, so that the kernel's own reclaim takes
+         * these first should it come before they are written out. */
+        for (size_t r = 0; r < nruns; r++) {
+            os_cold((void *)runs[r].addr, runs[r].len);
+            pending[(pending_head + npending++) % PENDING] = runs[r];
+            bookmark_pending += runs[r].len / PAGE_SIZE;
+        }
+    }
+    if (no_memory)
+        report_warn("COGC_BOOKMARK: no memory for bookmark lists; %zu pages not sent out", want - listed);
+    return listed;
 }
 
 /* ---- marking ------------------------------------------------------------- */

@@ -44,8 +44,17 @@ static inline bool bookmark_page_is_out(const struct chunk *c, size_t i)
  * (by the age stamps of watch.c); the world may run.  Heap lock held;
  * with may_unlock (not from inside the allocator), released while each
  * batch goes to the kernel.  Returns the pages sent out; 0 when watching is
- * off or an incremental cycle runs. */
-size_t bookmark_evict(size_t pages, bool may_unlock);
+ * off.  During an incremental cycle, between two marking steps. */
+size_t bookmark_evict(size_t pages, bool may_unlock, bool wait_for_marker);
+
+/* From inside the allocator (heap lock held): choose and list up to
+ * `pages` victims as bookmark_evict does, but only cool them (MADV_COLD)
+ * and queue them; bookmark_send_pending writes queued pages to swap, at
+ * most `max` of them (oldest first).  Returns the pages listed / sent. */
+size_t bookmark_list_out(size_t pages);
+size_t bookmark_send_pending(size_t max, bool may_unlock);
+/* Pages listed out but still queued (resident until the kernel takes them). */
+size_t bookmark_pending_pages(void);
 
 /* Page i of c was reported written: it is resident again (watch.c). */
 void bookmark_page_back(struct chunk *c, size_t i);

@@ -180,6 +180,7 @@ static bool trigger_reached(void)
 }
 
 size_t collect_allocated_since_full(void) { return since_full + since_last; }
+size_t collect_promoted_since_full(void) { return generational ? (size_t)promoted : collect_allocated_since_full(); }
 
 int collect_disabled;
 
@@ -246,6 +247,8 @@ static bool choose_minor(enum collect_reason why)
         budget = min_trigger();
     return promoted < budget;
 }
+
+bool collect_would_be_minor(void) { return choose_minor(COLLECT_EXPLICIT_MINOR); }
 
 /* Marking less than this is done by one marker: waking helpers and their
  * termination handshake cost more than they save, and on a loaded machine
@@ -479,7 +482,7 @@ void collect_locked(enum collect_reason why)
         return;
     } else {
         bool minor = choose_minor(why);
-        if (!minor && incremental_enabled() && why == COLLECT_TRIGGER) {
+        if (!minor && incremental_enabled() && (why == COLLECT_TRIGGER || why == COLLECT_PRESSURE)) {
             start_cycle(rec.reason);
             return;
         }

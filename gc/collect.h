@@ -24,6 +24,12 @@ void collect_note_allocated(size_t bytes);
 void collect_note_net(size_t used, size_t freed);
 /* Bytes handed out since the last full collection. */
 size_t collect_allocated_since_full(void);
+/* Generational mode: bytes minor collections marked since the last full
+ * one (only they can be old garbage by now); otherwise as above. */
+size_t collect_promoted_since_full(void);
+/* Heap lock held: cogc_collect_minor would run a minor collection now
+ * (not a full one). */
+bool collect_would_be_minor(void);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);

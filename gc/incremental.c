@@ -10,6 +10,7 @@
 #include "watch.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 
 /* Bytes scanned per step: long enough to amortise the lock, short enough
@@ -64,12 +65,17 @@ static size_t allocated_at_round;    /* heap lock */
  * written pages and slower machines. */
 static size_t small_work(void) { return (size_t)option(OPT_PAUSE_TARGET_US) << 8; }
 
+static _Atomic size_t scanned_in_cycle;   /* step_mu; read unlocked */
+
 static size_t step(size_t budget)
 {
     size_t n = mark_step(budget);
     scanned_since_round += n;
+    atomic_store_explicit(&scanned_in_cycle, scanned_in_cycle + n, memory_order_relaxed);
     return n;
 }
+
+size_t incremental_scanned(void) { return atomic_load_explicit(&scanned_in_cycle, memory_order_relaxed); }
 
 static bool another_round(void)
 {
@@ -163,6 +169,7 @@ void incremental_cycle_started(void)
 {
     rounds = 0;
     scanned_since_round = 0;
+    atomic_store_explicit(&scanned_in_cycle, 0, memory_order_relaxed);
     allocated_at_round = collect_allocated_since_full();
     __atomic_store_n(&marking, true, __ATOMIC_RELEASE);
     if (bg_wanted && !bg_started)
@@ -194,6 +201,14 @@ bool incremental_paced_step(size_t allocated, bool wait)
     pthread_mutex_unlock(&step_mu);
     return done;
 }
+
+bool incremental_hold_steps(bool wait)
+{
+    if (wait)
+        return pthread_mutex_lock(&step_mu) == 0;
+    return pthread_mutex_trylock(&step_mu) == 0;
+}
+void incremental_resume_steps(void) { pthread_mutex_unlock(&step_mu); }
 
 void incremental_before_fork(void) { pthread_mutex_lock(&step_mu); }
 void incremental_after_fork_parent(void) { pthread_mutex_unlock(&step_mu); }

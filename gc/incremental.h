@@ -32,6 +32,14 @@ void incremental_cycle_finished(void);
  * mark (time for the final pause). */
 bool incremental_paced_step(size_t allocated, bool wait);
 bool incremental_background(void);
+/* Bytes scanned since the current (or last) cycle started. */
+size_t incremental_scanned(void);
+
+/* Heap lock held, a cycle marking: no marking step runs between these
+ * (bookmark.c sends pages out there).  Without `wait`, false when a step
+ * runs now. */
+bool incremental_hold_steps(bool wait);
+void incremental_resume_steps(void);
 
 /* Fork: the step lock is held across fork; the child has no marker thread. */
 void incremental_before_fork(void);

@@ -6,6 +6,7 @@
 #include "bookmark.h"
 #include "chunk.h"
 #include "collect.h"
+#include "incremental.h"
 #include "lock.h"
 #include "memcg_fold.h"
 #include "notice.h"
@@ -18,6 +19,7 @@
 #include "watch.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +77,21 @@ static uint64_t mem_available(void)
     return notice_meminfo_bytes(text, "MemAvailable:");
 }
 
+/* The heap's pages in memory as far as the collector knows: not given
+ * back, not out (pages listed out but still queued are in memory: counted
+ * out, they made the rest of the process look bigger, and the collector
+ * send out more, GCBench depth 22 at 290 MiB: 18 MB more). */
+static uint64_t heap_in_memory(void)
+{
+    return chunk_mapped_bytes() -
+           (pages_released_count() + bookmark_pages_out - bookmark_pending_pages()) * (uint64_t)PAGE_SIZE;
+}
+
 /* Heap lock held. */
 static void refresh_budget(void)
 {
     uint64_t avail = mem_available();
-    uint64_t heap = chunk_mapped_bytes() - (pages_released_count() + bookmark_pages_out) * PAGE_SIZE;
+    uint64_t heap = heap_in_memory();
     uint64_t rss = resident_bytes();
     uint64_t nonheap = rss > heap ? rss - heap : 0;
     atomic_store(&budget, pressure_budget_rule(cgroup_limit(), nonheap, avail, heap));
@@ -124,6 +136,8 @@ static size_t heap_resident(void) { return chunk_mapped_bytes() - bookmark_pages
  * 1-1.7 s and 1.2 million major faults. */
 static bool worth_collecting(void)
 {
+    if (incremental_enabled())
+        return collect_promoted_since_full() >= heap_resident() / 8;
     return collect_allocated_since_full() >= heap_resident() / 4;
 }
 
@@ -152,10 +166,16 @@ static uint64_t keep_within(uint64_t rss)
     uint64_t limit = cgroup_limit();
     uint64_t room = limit ? limit : mem_available() + rss;
     uint64_t headroom = room / 16 > HEADROOM ? room / 16 : HEADROOM;
-    uint64_t heap = chunk_mapped_bytes() - (pages_released_count() + bookmark_pages_out) * PAGE_SIZE;
+    uint64_t heap = heap_in_memory();
     uint64_t nonheap = rss > heap ? rss - heap : 0;
-    if (stats_live_bytes() + nonheap + 2 * HEADROOM_FITS <= room)
+    /* Between the two by how far it does not fit: GCBench at 290 MiB
+     * fits but for a few MB of promoted garbage, and the wide headroom
+     * there sent 18 MB more of its tree out (4-5k more major faults). */
+    uint64_t need = stats_live_bytes() + nonheap + 2 * HEADROOM_FITS;
+    if (need <= room)
         headroom = HEADROOM_FITS;
+    else if (need - room + HEADROOM_FITS < headroom)
+        headroom = need - room + HEADROOM_FITS;
     return room > headroom ? room - headroom : 0;
 }
 
@@ -169,45 +189,76 @@ static size_t give_back(void)
     return given;
 }
 
+/* Pages an allocating thread writes to swap per call (~5-15 ms here; a
+ * chunk's worth took 20-90 ms on a loaded machine, the longest pauses
+ * left under pressure, and 256 left the cold-heap workload at 200 MiB
+ * with more of the kernel's own victims: 146k major faults against 87k).
+ * The rest it lists and cools at once (a list of 1024 pages is ~2 ms),
+ * and they go at its next calls or on the notice thread, which looks
+ * every PENDING_TICK_MS while any wait. */
+#define SEND_STEP 512
+#define PENDING_TICK_MS 20
+
 static void evict_cold(bool from_allocator)
 {
     if (!bookmarks)
         return;
+    uint64_t t0 = os_now_ns();
+    size_t sent = 0;
+    if (from_allocator)
+        sent = bookmark_send_pending(SEND_STEP, false);
+    else
+        while (bookmark_send_pending(SIZE_MAX, true))
+            sent++;
+    /* Queued pages count as gone: cooled, they are the kernel's first
+     * victims, and they are on their way out. */
     uint64_t rss = resident_bytes(), keep = keep_within(rss);
+    uint64_t queued = (uint64_t)bookmark_pending_pages() * PAGE_SIZE;
+    rss = rss > queued ? rss - queued : 0;
+    size_t want = 0, listed = 0;
     if (rss <= keep)
-        return;
+        goto done;
     /* Free pages first: left to the kernel, they go to swap and their
      * reuse reads garbage back. */
     if (give_back()) {
         rss = resident_bytes();
+        rss = rss > queued ? rss - queued : 0;
         if (rss <= keep)
-            return;
+            goto done;
     }
-    uint64_t t0 = os_now_ns();
-    size_t want = (size_t)((rss - keep) / PAGE_SIZE);
-    /* An allocating thread sends at most a chunk's worth per call (~15-25
-     * ms here): it is back at the next growth or collection, and the
-     * notice thread does the rest each second. */
+    want = (size_t)((rss - keep) / PAGE_SIZE);
+    /* An allocating thread lists at most a chunk's worth per call: it is
+     * back at the next growth or collection, and the notice thread does
+     * the rest each second. */
     if (from_allocator && want > CHUNK_SIZE / PAGE_SIZE)
         want = CHUNK_SIZE / PAGE_SIZE;
-    size_t sent = bookmark_evict(want, !from_allocator);
+    if (from_allocator) {
+        listed = bookmark_list_out(want);
+        if (sent < SEND_STEP)
+            sent += bookmark_send_pending(SEND_STEP - sent, false);
+    } else {
+        listed = bookmark_evict(want, true, true);
+        sent += listed;
+    }
     /* Nothing old enough left to send: the kernel must choose, and with
      * every heap page active (marked, just written) its reclaim finds none
      * and the cgroup's OOM killer fires although swap has room (cold-heap
      * workload at 200 MiB: 2 runs of 3 killed).  At most every MIN_GAP_NS:
      * a walk of the heap's page tables. */
     static uint64_t cooled_ns;
-    if (sent < want && os_now_ns() - cooled_ns >= MIN_GAP_NS) {
+    if (listed < want && os_now_ns() - cooled_ns >= MIN_GAP_NS) {
         cool_heap();
         cooled_ns = os_now_ns();
     }
-    if (from_allocator && sent)
+done:
+    if (from_allocator && (sent || listed))
         stats_pause(PAUSE_EVICT, "pressure", os_now_ns() - t0, 0);
-    if (option(OPT_STATS))
-        report_line("cogc: bookmark: rss %.1f MB over %.1f MB: %zu of %zu pages sent out in %.1f ms",
-                    rss / 1048576.0, keep / 1048576.0, sent, want, (os_now_ns() - t0) / 1e6);
+    if (option(OPT_STATS) && (want || sent))
+        report_line("cogc: bookmark: rss %.1f MB over %.1f MB: %zu of %zu pages listed, %zu sent out, %zu queued, "
+                    "in %.1f ms",
+                    rss / 1048576.0, keep / 1048576.0, listed, want, sent, bookmark_pending_pages(),
+                    (os_now_ns() - t0) / 1e6);
 }
-
 
 /* Synchronously: left to the notice thread, on a loaded machine eviction
  * came late, after the kernel had swapped out pages of its own choosing
@@ -215,12 +266,9 @@ static void evict_cold(bool from_allocator)
  * The kernel would make an allocating thread at the limit reclaim by
  * itself anyway. */
 static bool pressure_collecting;
-
-void pressure_after_collection(void)
-{
-    if (!pressure_collecting)
-        evict_cold(true);
-}
+/* The heap's resident bytes when the running cycle first met the budget
+ * (or the budget, if more); 0: not yet, or no cycle. */
+static size_t cycle_base;
 
 /* A collection for the budget or a notice, then its garbage freed (a full
  * collection frees most of what it finds in whole dead blocks) and given
@@ -228,21 +276,141 @@ void pressure_after_collection(void)
  * sweeping after, left the garbage resident or read it back from swap to
  * sweep it, at the cgroup's limit (cold-heap workload at 200 MiB: the
  * memcg OOM killer fired in 3 runs of 3). */
-static void pressure_collection(bool from_allocator)
+/* In incremental mode a pressure collection is a cycle (a stop-the-world
+ * full collection of a heap at the limit is all marking: 115-210 ms for
+ * GCBench depth 22 at 290 MiB); what follows the collection (the sweep,
+ * giving back, sending out) waits for the cycle's end. */
+static bool cycle_for_pressure;
+
+static void after_pressure_collection(bool from_allocator)
 {
-    pressure_collecting = true;
-    collect_locked(COLLECT_PRESSURE);
-    pressure_collecting = false;
     blocks_sweep_all();
     give_back();
     evict_cold(from_allocator);
+}
+
+
+void pressure_after_collection(void)
+{
+    cycle_base = 0;
+    if (cycle_for_pressure && !incremental_marking()) {
+        cycle_for_pressure = false;
+        after_pressure_collection(true);
+    } else if (!pressure_collecting) {
+        evict_cold(true);
+    }
+}
+
+static void pressure_collection(bool from_allocator)
+{
+    if (incremental_enabled()) {
+        /* A cycle that runs already is left to end by itself: forcing its
+         * final pause now would do its marking there. */
+        if (incremental_marking())
+            return;
+        /* The young generation's garbage first: no minor collection runs
+         * during the cycle, so all it allocates meanwhile stays, and the
+         * room that leaves is what keeps the live data in memory. */
+        if (collect_would_be_minor()) {
+            pressure_collecting = true;
+            collect_locked(COLLECT_EXPLICIT_MINOR);
+            pressure_collecting = false;
+        }
+        collect_locked(COLLECT_PRESSURE);
+        cycle_for_pressure = incremental_marking();
+        if (cycle_for_pressure)
+            return;
+    }
+    pressure_collecting = true;
+    collect_locked(COLLECT_PRESSURE);
+    pressure_collecting = false;
+    after_pressure_collection(from_allocator);
+}
+
+/* Incremental mode: a cycle for the budget starts this far below it, so
+ * that it can end before the heap reaches it (no minor collection runs
+ * during a cycle: the heap grows by all the program allocates). */
+#define EARLY_DIVISOR 8
+/* A cycle must end before the heap's resident part passes its budget (or
+ * where it was when the cycle first met the budget) by more than this
+ * (the room a narrow headroom leaves under the cgroup limit): each growth
+ * past the budget, the allocating thread marks its
+ * share of what is left (the old generation's size less what was
+ * scanned) for the room that is left, the background marker the rest. */
+#define OVERSHOOT ((size_t)3 * CHUNK_SIZE)
+#define ASSIST_STEP ((size_t)1 << 20)
+/* At most this long per assist: concurrent marking is one thread (the
+ * assist takes turns with the background marker), ~1-2 GB/s here, so a
+ * cycle over a 260 MB heap that met the budget late cannot be finished
+ * within the room; the rest of its floating garbage makes the heap grow,
+ * and the sending out of cold pages keeps the process within its limit
+ * (GCBench depth 22 at 290 MiB: one assist of 170-180 ms without the cap). */
+#define ASSIST_MAX_NS (30 * 1000000ull)
+
+/* Heap lock held, a cycle marking, the heap about to grow past its budget:
+ * mark a share of what is left, and when nothing is, end the cycle and
+ * sweep.  true when the cycle ended (its garbage is free pages now). */
+static bool assist_cycle(size_t extra)
+{
+    uint64_t t0 = os_now_ns();
+    size_t live = stats_live_bytes(), scanned = incremental_scanned();
+    size_t left = live > scanned ? live - scanned : ASSIST_STEP;
+    /* Pages out count: sending the cold ones to swap to make room for what
+     * the program allocates during the cycle (no minor collection runs)
+     * would leave them out after it, although its garbage is freed (GCBench
+     * depth 22 at 200 MiB: pages out ratcheted up from 25k to 49k, and the
+     * final check read every one back). */
+    size_t resident = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
+    if (!cycle_base)
+        cycle_base = resident > pressure_heap_budget() ? resident : pressure_heap_budget();
+    size_t limit = cycle_base + OVERSHOOT;
+    size_t room = limit > resident ? limit - resident : 0;
+    size_t share = room > extra ? (size_t)((uint64_t)left * extra / room) : SIZE_MAX;
+    bool done = false;
+    /* Not waiting on the step lock: the background marker can hold it for
+     * tens of milliseconds at the limit (its own page faults reclaim). */
+    for (size_t marked = 0; !done && marked < share && os_now_ns() - t0 < ASSIST_MAX_NS;) {
+        if (!incremental_hold_steps(false)) {
+            sched_yield();
+            continue;
+        }
+        incremental_resume_steps();
+        done = incremental_paced_step(ASSIST_STEP / 4, false);
+        marked += ASSIST_STEP;
+    }
+    stats_pause(PAUSE_ASSIST, "pressure", os_now_ns() - t0, 0);
+    if (!done)
+        return false;
+    collect_locked(COLLECT_TRIGGER);
+    if (incremental_marking())
+        return false;
+    if (cycle_for_pressure) {
+        cycle_for_pressure = false;
+        after_pressure_collection(true);
+    } else {
+        blocks_sweep_all();
+    }
+    return true;
 }
 
 bool pressure_collect_before_growth(size_t extra)
 {
     evict_cold(true);
     size_t b = pressure_heap_budget();
-    if (!b || heap_resident() + extra <= b || collect_disabled || !worth_collecting())
+    if (!b || collect_disabled)
+        return false;
+    if (incremental_enabled()) {
+        if (incremental_marking())
+            return heap_resident() + extra > b && assist_cycle(extra);
+        if (heap_resident() + extra + b / EARLY_DIVISOR <= b || !worth_collecting())
+            return false;
+        if (option(OPT_STATS))
+            report_line("cogc: pressure: cycle at heap %.1f MB resident, budget %.1f MB",
+                        heap_resident() / 1048576.0, b / 1048576.0);
+        pressure_collection(true);
+        return false;
+    }
+    if (heap_resident() + extra <= b || !worth_collecting())
         return false;
     pressure_collection(true);
     return true;
@@ -284,14 +452,29 @@ static void on_notice(void)
 static void *notice_main(void *arg)
 {
     (void)arg;
+    uint64_t last_tick_ns = os_now_ns();
     struct pollfd p[MAX_SOURCES];
     for (;;) {
         size_t np = 0;
         for (size_t i = 0; i < nopen; i++)
             if (open_fd[i] >= 0)
                 p[np++] = (struct pollfd){.fd = open_fd[i], .events = open_src[i]->events};
-        int r = poll(p, np, TICK_MS);
+        heap_lock();
+        bool queued = bookmark_pending_pages() != 0;
+        heap_unlock();
+        int r = poll(p, np, queued ? PENDING_TICK_MS : TICK_MS);
+        if (r == 0 && queued) {
+            heap_lock();
+            while (bookmark_send_pending(SIZE_MAX, true))
+                ;
+            heap_unlock();
+            /* the sources' ticks stay once a second */
+            if (os_now_ns() - last_tick_ns < (uint64_t)TICK_MS * 1000000)
+                continue;
+        }
         bool tick = r == 0;
+        if (tick)
+            last_tick_ns = os_now_ns();
         heap_lock();
         size_t rel = pages_released_count();
         heap_unlock();
@@ -377,6 +560,8 @@ void pressure_init(void)
      * 27-49k stop-the-world with the same bookmarks). */
     if (!option_given(OPT_GENERATIONAL))
         collect_set_generational(true);
+    if (!option_given(OPT_INCREMENTAL))
+        collect_set_incremental(true);
     bookmarks = watch_enable();
     refresh_budget();
     start();

@@ -34,7 +34,8 @@ void stats_collection_faults(uint64_t n) { collection_faults += n; }
 static unsigned last_markers;
 
 /* Every pause: its length, its kind, the dirty pages it took. */
-static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final", "evict"};
+static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final", "evict",
+                                                                 "assist"};
 struct pause_rec {
     uint64_t ns;
     uint32_t kind;

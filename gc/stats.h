@@ -11,7 +11,9 @@
 
 /* PAUSE_EVICT: an allocating thread sending cold pages to swap (bookmark.h)
  * before it goes on; the other threads run unless they need the heap lock. */
-enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, NPAUSE_KINDS };
+/* PAUSE_ASSIST: an allocating thread marking for a cycle the heap's budget
+ * cannot wait for (pressure.c). */
+enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, PAUSE_ASSIST, NPAUSE_KINDS };
 
 struct gc_record {
     const char *reason;

@@ -134,8 +134,9 @@ COGC_API void cogc_collect_minor(void);
  * by itself under memory pressure; a runtime that knows it goes idle may
  * call it.  *sent (may be NULL): bytes sent.  Returns 0, or -1 with errno
  * ENOTSUP when the heap is not watched for writes (needs COGC_BOOKMARK=1,
- * generational or incremental collection), EBUSY while an incremental
- * cycle marks, EDEADLK from a signal handler that interrupted cogc. */
+ * generational or incremental collection), EDEADLK from a signal handler
+ * that interrupted cogc.  While an incremental cycle marks, the pages are
+ * chosen between two of its marking steps. */
 COGC_API int cogc_bookmark_evict(size_t max_bytes, size_t *sent);
 
 /* A system call is about to write into [p, p+len) of the heap (read(2),

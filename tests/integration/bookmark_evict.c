@@ -82,13 +82,8 @@ static size_t nonresident(size_t from, size_t to, size_t *pages)
 
 static int evict(size_t *sent)
 {
-    for (int tries = 0; tries < 5; tries++) {
-        if (cogc_bookmark_evict(SIZE_MAX, sent) == 0)
-            return 0;
-        if (errno != EBUSY)
-            break;
-        cogc_collect();   /* finishes the incremental cycle */
-    }
+    if (cogc_bookmark_evict(SIZE_MAX, sent) == 0)
+        return 0;
     perror("cogc_bookmark_evict");
     return -1;
 }

@@ -6,8 +6,8 @@
  * kill needs minutes of runs to show, so this test checks the mechanism:
  * how often the cgroup's counts are folded, below and above half the
  * limit).  Its own cgroup v1 memory cgroup (cogc-fold-<pid>, LIMIT_MB),
- * removed after, on failure too; no swap needed.  Root only; skipped with
- * a reason otherwise. */
+ * removed after, on failure too; no swap needed, but the swap lock is
+ * taken (test_swap.h).  Root only; skipped with a reason otherwise. */
 #define _GNU_SOURCE
 #include <cogc.h>
 
@@ -108,6 +108,10 @@ int main(int argc, char **argv)
         printf("SKIP: no writable cgroup v1 memory hierarchy at " MEMCG "\n");
         return 77;
     }
+    /* No swap needed, but not beside a paging benchmark or swap test
+     * either: the folds are timed, and those load the machine. */
+    if (ts_swap_lock(ts_swap_wait_s()) != 0)
+        return 77;
     static char bookmark[] = "COGC_BOOKMARK=1";
     char *env[] = {bookmark, NULL};
     return ts_run_in_memcg("cogc-fold", argv[0], LIMIT_MB, false, 60, env);
