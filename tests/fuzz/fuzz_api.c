@@ -64,19 +64,36 @@ static void fill(struct shadow *s)
         w[i] = pattern(s->seed, i);
 }
 
+/* A damaged object: what and where, then abort (the fuzzer keeps the input). */
+static void damaged(const struct shadow *s, size_t word, uint64_t want)
+{
+    const uint64_t *w = s->p;
+    struct cogc_stats st;
+    cogc_get_stats(&st, sizeof st);
+    fprintf(stderr,
+            "fuzz_api: object %p (%zu bytes, %s, seed %#llx) word %zu is %#llx, want %#llx; "
+            "cogc_base %p, cogc_size %zu; collections %llu\n",
+            s->p, s->size, s->atomic ? "atomic" : "normal", (unsigned long long)s->seed, word,
+            (unsigned long long)w[word], (unsigned long long)want, cogc_base(s->p), cogc_size(s->p),
+            (unsigned long long)st.collections);
+    abort();
+}
+
 static void check_obj(const struct shadow *s)
 {
     const uint64_t *w = s->p;
-    if (w[0] != (s->seed | 0x8000000000000000ull) || w[1] != (s->size | 0x8000000000000000ull))
-        abort();
+    if (w[0] != (s->seed | 0x8000000000000000ull))
+        damaged(s, 0, s->seed | 0x8000000000000000ull);
+    if (w[1] != (s->size | 0x8000000000000000ull))
+        damaged(s, 1, s->size | 0x8000000000000000ull);
     for (size_t i = first_pattern_word(s); i < s->size / 8; i++)
         if (w[i] != pattern(s->seed, i))
-            abort();
+            damaged(s, i, pattern(s->seed, i));
     if (!s->atomic)
         for (int f = 0; f < FIELDS; f++) {
             void *want = s->link[f] >= 0 ? objs[s->link[f]].p : NULL;
             if (((void *const *)s->p)[2 + f] != want)
-                abort();
+                damaged(s, 2 + (size_t)f, (uint64_t)(uintptr_t)want);
         }
 }
 
