@@ -140,6 +140,36 @@ static int referenced_elsewhere(int k, int except_slot)
     return 0;
 }
 
+/* A new object must not overlap one the model still reaches (the
+ * collector freed a live object, or handed out memory twice): reported at
+ * the allocation, where the damage starts. */
+static void check_fresh(const void *p, size_t size, size_t step)
+{
+    visit_epoch++;
+    int stack[MAX_OBJS], top = 0;
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_obj[i] >= 0 && top < MAX_OBJS)
+            stack[top++] = slot_obj[i];
+    while (top) {
+        int k = stack[--top];
+        if (objs[k].mark == visit_epoch || !objs[k].p)
+            continue;
+        objs[k].mark = visit_epoch;
+        uintptr_t a = (uintptr_t)objs[k].p, b = (uintptr_t)p;
+        if (b < a + objs[k].size && a < b + size) {
+            fprintf(stderr,
+                    "fuzz_api: step %zu: new object %p (%zu bytes) overlaps reachable object %p (%zu bytes, %s, "
+                    "seed %#llx)\n",
+                    step, p, size, objs[k].p, objs[k].size, objs[k].atomic ? "atomic" : "normal",
+                    (unsigned long long)objs[k].seed);
+            abort();
+        }
+        for (int f = 0; f < FIELDS; f++)
+            if (!objs[k].atomic && objs[k].link[f] >= 0 && top < MAX_OBJS)
+                stack[top++] = objs[k].link[f];
+    }
+}
+
 static size_t size_for(uint8_t b)
 {
     static const size_t sizes[] = {16, 24, 48, 64, 96, 128, 256, 1024, 4096, 40000};
@@ -206,9 +236,12 @@ static __attribute__((noinline)) void step(size_t i, uint8_t op, uint8_t a, uint
                     ((uint64_t *)(s->atomic ? cogc_malloc_atomic(s->size) : cogc_malloc(s->size)))[0] = 1;
             }
             s->seed = ((uint64_t)i << 20) ^ c ^ ((uint64_t)nobjs << 8);
-            s->p = s->atomic ? cogc_malloc_atomic(s->size) : cogc_malloc(s->size);
-            if (!s->p)
+            s->p = NULL;   /* not itself reachable yet */
+            void *p = s->atomic ? cogc_malloc_atomic(s->size) : cogc_malloc(s->size);
+            if (!p)
                 abort();
+            check_fresh(p, s->size, i);
+            s->p = p;
             for (int f = 0; f < FIELDS; f++)
                 s->link[f] = -1;
             fill(s);
@@ -251,6 +284,12 @@ static __attribute__((noinline)) void step(size_t i, uint8_t op, uint8_t a, uint
                 uint64_t *q = cogc_realloc(s->p, nsz);
                 if (!q || q[0] != (s->seed | 0x8000000000000000ull))
                     abort();
+                if (q != s->p) {
+                    void *old = s->p;
+                    s->p = NULL;   /* freed by the realloc */
+                    check_fresh(q, nsz, i);
+                    (void)old;
+                }
                 for (size_t w = first_pattern_word(s); w < keep / 8; w++)
                     if (q[w] != pattern(s->seed, w))
                         abort();
