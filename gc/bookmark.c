@@ -275,6 +275,41 @@ size_t bookmark_send_pending(size_t max, bool may_unlock)
     return pages;
 }
 
+#define HOLD_WAIT_NS (3 * 1000000ull)
+
+/* The marker's step lock, waiting at most HOLD_WAIT_NS: the background
+ * marker takes it again at once after each step, so a bare try fails
+ * nearly always while it runs (and the kernel then chose the victims:
+ * GCBench depth 22 at 290 MiB, 20k major faults in a run where every
+ * listing during the pressure cycle failed so), but a step can also take
+ * long (its own page faults reclaim at the limit). */
+static bool hold_steps_briefly(void)
+{
+    uint64_t t0 = os_now_ns();
+    while (!incremental_hold_steps(false)) {
+        if (os_now_ns() - t0 >= HOLD_WAIT_NS)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+enum hold { HOLD_WAIT, HOLD_TRY, HOLD_BRIEFLY };
+
+/* Up to `want` victims (at most BATCH) chosen while no marking step of a
+ * cycle runs, the step lock had as `how` says.  0 when nothing was chosen
+ * or the lock was not had. */
+static size_t choose_batch(size_t want, enum hold how, struct run *runs, size_t *nruns, bool *no_memory)
+{
+    bool cycle = incremental_marking();
+    if (cycle && !(how == HOLD_BRIEFLY ? hold_steps_briefly() : incremental_hold_steps(how == HOLD_WAIT)))
+        return 0;
+    size_t got = choose(want < BATCH ? want : BATCH, runs, nruns, no_memory);
+    if (cycle)
+        incremental_resume_steps();
+    return got;
+}
+
 size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
 {
     /* This call's own: another caller fills its list while this one,
@@ -291,12 +326,7 @@ size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
          * so a write to a page out is still reported.  A step can take
          * long on a loaded machine (the marker descheduled): an allocating
          * thread does not wait for it. */
-        bool cycle = incremental_marking();
-        if (cycle && !incremental_hold_steps(wait_for_marker))
-            break;
-        size_t nruns, got = choose(want - sent < BATCH ? want - sent : BATCH, runs, &nruns, &no_memory);
-        if (cycle)
-            incremental_resume_steps();
+        size_t nruns, got = choose_batch(want - sent, wait_for_marker ? HOLD_WAIT : HOLD_TRY, runs, &nruns, &no_memory);
         if (!got)
             break;
         sent += got;
@@ -315,25 +345,6 @@ size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
     return sent;
 }
 
-/* The marker's step lock, waiting at most HOLD_WAIT_NS: the background
- * marker takes it again at once after each step, so a bare try fails
- * nearly always while it runs (and the kernel then chose the victims:
- * GCBench depth 22 at 290 MiB, 20k major faults in a run where every
- * listing during the pressure cycle failed so), but a step can also take
- * long (its own page faults reclaim at the limit). */
-#define HOLD_WAIT_NS (3 * 1000000ull)
-
-static bool hold_steps_briefly(void)
-{
-    uint64_t t0 = os_now_ns();
-    while (!incremental_hold_steps(false)) {
-        if (os_now_ns() - t0 >= HOLD_WAIT_NS)
-            return false;
-        sched_yield();
-    }
-    return true;
-}
-
 size_t bookmark_list_out(size_t want)
 {
     struct run runs[BATCH];
@@ -341,12 +352,7 @@ size_t bookmark_list_out(size_t want)
     bool no_memory = false;
     interior = option(OPT_INTERIOR) != 0;
     while (listed < want && !no_memory && watch_enabled() && npending + BATCH <= PENDING) {
-        bool cycle = incremental_marking();
-        if (cycle && !hold_steps_briefly())
-            break;
-        size_t nruns, got = choose(want - listed < BATCH ? want - listed : BATCH, runs, &nruns, &no_memory);
-        if (cycle)
-            incremental_resume_steps();
+        size_t nruns, got = choose_batch(want - listed, HOLD_BRIEFLY, runs, &nruns, &no_memory);
         if (!got)
             break;
         listed += got;
