@@ -185,6 +185,18 @@ struct run {
     size_t len;
 };
 
+/* Write runs to swap, without the heap lock when the caller allows it
+ * (~15 us a page here: other threads need not wait for it). */
+static void page_out(const struct run *runs, size_t n, bool may_unlock)
+{
+    if (may_unlock)
+        heap_unlock();
+    for (size_t i = 0; i < n; i++)
+        os_pageout((void *)runs[i].addr, runs[i].len);
+    if (may_unlock)
+        heap_lock();
+}
+
 /* Choose up to `want` (at most BATCH) victims, oldest first, list them and
  * count them out; their runs go to runs[].  Returns the pages chosen. */
 static size_t choose(size_t want, struct run *runs, size_t *nruns, bool *no_memory)
@@ -266,12 +278,7 @@ size_t bookmark_send_pending(size_t max, bool may_unlock)
         }
     }
     bookmark_pending -= pages;
-    if (may_unlock)
-        heap_unlock();
-    for (size_t i = 0; i < n; i++)
-        os_pageout((void *)now[i].addr, now[i].len);
-    if (may_unlock)
-        heap_lock();
+    page_out(now, n, may_unlock);
     return pages;
 }
 
@@ -333,12 +340,7 @@ size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
         /* Listed and counted out: collections no longer read them, whether
          * or not the kernel has taken them yet.  Writing them to swap takes
          * ~15 us a page here; the program need not wait for it. */
-        if (may_unlock)
-            heap_unlock();
-        for (size_t r = 0; r < nruns; r++)
-            os_pageout((void *)runs[r].addr, runs[r].len);
-        if (may_unlock)
-            heap_lock();
+        page_out(runs, nruns, may_unlock);
     }
     if (no_memory)
         report_warn("COGC_BOOKMARK: no memory for bookmark lists; %zu pages not sent out", want - sent);
