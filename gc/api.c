@@ -345,29 +345,23 @@ COGC_API size_t cogc_get_heap_limit(void)
     return (size_t)option(OPT_HEAP_LIMIT);
 }
 
-COGC_API int cogc_set_growth(unsigned percent)
+/* A tunable set through the API: within the range its COGC_* variable
+ * accepts (options.c), else EINVAL and unchanged. */
+static int set_option_checked(enum option_id id, uint64_t value)
 {
     options_init();
-    const struct option_desc *d = &option_table[OPT_GROWTH];
-    if (percent < d->min || percent > d->max) {
+    const struct option_desc *d = &option_table[id];
+    if (value < (uint64_t)d->min || value > (uint64_t)d->max) {
         errno = EINVAL;
         return -1;
     }
-    option_set(OPT_GROWTH, percent);
+    option_set(id, (int64_t)value);
     return 0;
 }
 
-COGC_API int cogc_set_min_trigger(size_t bytes)
-{
-    options_init();
-    const struct option_desc *d = &option_table[OPT_MIN_TRIGGER];
-    if (bytes < (uint64_t)d->min || bytes > (uint64_t)d->max) {
-        errno = EINVAL;
-        return -1;
-    }
-    option_set(OPT_MIN_TRIGGER, (int64_t)bytes);
-    return 0;
-}
+COGC_API int cogc_set_growth(unsigned percent) { return set_option_checked(OPT_GROWTH, percent); }
+
+COGC_API int cogc_set_min_trigger(size_t bytes) { return set_option_checked(OPT_MIN_TRIGGER, bytes); }
 
 COGC_API size_t cogc_get_min_trigger(void)
 {
@@ -377,14 +371,7 @@ COGC_API size_t cogc_get_min_trigger(void)
 
 COGC_API int cogc_set_pause_target(unsigned microseconds)
 {
-    options_init();
-    const struct option_desc *d = &option_table[OPT_PAUSE_TARGET_US];
-    if (microseconds < (uint64_t)d->min || microseconds > (uint64_t)d->max) {
-        errno = EINVAL;
-        return -1;
-    }
-    option_set(OPT_PAUSE_TARGET_US, microseconds);
-    return 0;
+    return set_option_checked(OPT_PAUSE_TARGET_US, microseconds);
 }
 
 COGC_API unsigned cogc_get_pause_target(void)
@@ -395,13 +382,7 @@ COGC_API unsigned cogc_get_pause_target(void)
 
 COGC_API int cogc_set_free_space_divisor(unsigned divisor)
 {
-    options_init();
-    if (divisor > (uint64_t)option_table[OPT_FREE_SPACE_DIVISOR].max) {
-        errno = EINVAL;
-        return -1;
-    }
-    option_set(OPT_FREE_SPACE_DIVISOR, divisor);
-    return 0;
+    return set_option_checked(OPT_FREE_SPACE_DIVISOR, divisor);
 }
 
 COGC_API unsigned cogc_get_free_space_divisor(void)
