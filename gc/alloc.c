@@ -238,20 +238,6 @@ static void free_large(struct page_desc *b)
     }
 }
 
-/* A freed object is not old any more (marks are sticky between full
- * collections in generational mode): its slot is reused as young.  Only
- * after the free is known to be valid: a free object's mark keeps a sweep
- * from listing it twice. */
-static void forget_mark(struct chunk *c, size_t bit)
-{
-    /* Tested first: most freed objects were never marked, and a locked
-     * instruction on every free costs more than the test. */
-    if (bit_test(c->mark, bit)) {
-        bit_clear_atomic(c->mark, bit);
-        roots_note_unmarked();
-    }
-}
-
 static void misuse_freed(void *ptr)
 {
     report_misuse("cogc_free(%p): object already freed or collected; ignored", ptr);
@@ -300,7 +286,7 @@ void alloc_free(void *ptr)
         bool ok = b->state == PS_SMALL && !is_free(ptr) &&
                   (b->kind != KIND_UNCOLLECTABLE || bit_clear_atomic(c->alloc, bit));
         if (ok) {
-            forget_mark(c, bit);
+            alloc_forget_mark(c, bit);
             vg_free(ptr);
             vg_make_writable(ptr, size);
             if (b->kind != KIND_ATOMIC)
@@ -376,15 +362,9 @@ void alloc_settle_free_lists(struct tl *t, bool self)
                     mark_set((uintptr_t)p);
                     continue;
                 }
+                /* Marked through a stale pointer, or born marked. */
                 struct chunk *c = chunk_of((uintptr_t)p);
-                size_t bit = granule_bit(c, (uintptr_t)p);
-                if (bit_test(c->mark, bit)) {
-                    /* Marked through a stale pointer, or born marked: a
-                     * root word still holding its address must be scanned
-                     * again once the object is reused (roots_minor.c). */
-                    bit_clear_atomic(c->mark, bit);
-                    roots_note_unmarked();
-                }
+                alloc_forget_mark(c, granule_bit(c, (uintptr_t)p));
             }
     if (drop)
         alloc_drop_free_lists(t);

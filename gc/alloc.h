@@ -48,18 +48,24 @@ static inline void *alloc_fast(size_t size, enum kind k)
 void *alloc_slow(size_t size, enum kind k);
 void alloc_free(void *p);
 
-/* p, a small object of block b in chunk c, was validly freed: it goes on
- * this thread's list. */
-static inline void alloc_free_to_list(void *p, struct chunk *c, struct page_desc *b, size_t size)
+/* A free object is not old any more (marks are sticky between full
+ * collections in generational mode): its slot is reused as young, and a
+ * static root word still holding its address must be scanned again
+ * (roots_minor.c).  Tested first: most were never marked, and a locked
+ * instruction on every free costs more than the test. */
+static inline void alloc_forget_mark(struct chunk *c, size_t bit)
 {
-    /* A freed object is not old any more (marks are sticky in generational
-     * mode).  Tested first: most were never marked, and a locked
-     * instruction on every free costs more than the test. */
-    size_t bit = granule_bit(c, (uintptr_t)p);
     if (unlikely(bit_test(c->mark, bit))) {
         bit_clear_atomic(c->mark, bit);
         roots_note_unmarked();
     }
+}
+
+/* p, a small object of block b in chunk c, was validly freed: it goes on
+ * this thread's list. */
+static inline void alloc_free_to_list(void *p, struct chunk *c, struct page_desc *b, size_t size)
+{
+    alloc_forget_mark(c, granule_bit(c, (uintptr_t)p));
     if (unlikely(vg_on)) {
         vg_free(p);
         vg_make_writable(p, size);

@@ -27,7 +27,7 @@
  * (a) the target is old, in (b) there is none.  An explicit free of a
  * marked object breaks (a) (its slot may be reused by a young object
  * while a stale copy of its address sits in a root: alloc_free_to_list,
- * forget_mark and the large-object free in alloc.c): after one the next
+ * alloc_forget_mark and the large-object free in alloc.c): after one the next
  * minor collection scans (and copies) every range.  roots_rescan_due
  * records it, and more new chunks than NEW_CHUNKS.
  *
