@@ -22,8 +22,6 @@
 #include "incremental.h"
 #include "regs.h"
 
-#include <string.h>
-
 static size_t since_last;      /* bytes handed out since the last collection */
 static size_t used_since, freed_since;   /* taken by the program / freed explicitly, since */
 static size_t since_full;      /* ... between the last full collection and the last one */
@@ -276,7 +274,7 @@ static unsigned markers_for(uint64_t expect)
     return free_cpus < markers ? free_cpus : markers;
 }
 
-static void verify_marks(const char *kind)
+static void verify_marks(enum pause_kind kind)
 {
     if (!option(OPT_VERIFY))
         return;
@@ -284,11 +282,12 @@ static void verify_marks(const char *kind)
     const struct verify_root *roots = mark_roots(&nroots);
     size_t bad = verify_heap(roots, nroots);
     /* A minor collection pushed only the changed static roots: trace from all. */
-    if (!strcmp(kind, "minor"))
+    if (kind == PAUSE_MINOR)
         bad += roots_minor_verify();
     if (bad)
         report_fatal("COGC_VERIFY: %zu reachable objects were not marked after a %s collection "
-                     "(see above)", bad, kind);
+                     "(see above)",
+                     bad, kind == PAUSE_MINOR ? "minor" : kind == PAUSE_FULL ? "full" : "incremental");
 }
 
 /* After every collection, the world running again. */
@@ -384,7 +383,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
      * targets): the young generation is sized by all of it (Guile marks
      * most of its survivors through its VM stacks there). */
     rec->mark_ns = os_now_ns() - t1;
-    verify_marks(minor ? "minor" : "full");
+    verify_marks(rec->kind);
     debug_after_mark();
     if (why == COLLECT_INSPECT && collect_inspect_fn)
         collect_inspect_fn();
@@ -452,7 +451,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live, false);
     rec->mark_ns = os_now_ns() - t1;
-    verify_marks("incremental");
+    verify_marks(rec->kind);
     debug_after_mark();
     alloc_after_mark(true);
     watch_finish_cycle();
