@@ -115,29 +115,35 @@ static size_t count_bits(const uint64_t *w, size_t n)
     return bits;
 }
 
-/* Sweep b, a bitmap word at a time, into *out.  A block with nothing live
- * is rebuilt whole when `reuse`, else its pages go back (out stays empty). */
-static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
+/* The live bits of small block b (its marks; uncollectable objects live by
+ * their allocation bit), one per object at its first granule, into
+ * live[]: returns how many there are. */
+static size_t block_live(struct page_desc *b, uint64_t *live)
 {
     struct chunk *c = chunk_of_pd(b);
-    uintptr_t base = pd_addr(b);
-    size_t size = b->objsize, n = b->nobjs, stride = size >> GRANULE_SHIFT;
-    size_t w0 = granule_bit(c, base) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
+    size_t w0 = granule_bit(c, pd_addr(b)) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
     bool uncollectable = b->kind == KIND_UNCOLLECTABLE;
-    uint64_t live[MAX_BLOCK_WORDS], any_live = 0;
-    size_t nlive = 0;
-    atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
-    out->head = out->tail = NULL;
-    out->n = 0;
-
-    /* Uncollectable objects live by their allocation bit. */
     for (size_t w = 0; w < nw; w++) {
         live[w] = atomic_load_explicit(&c->mark[w0 + w], memory_order_relaxed);
         if (uncollectable)
             live[w] |= atomic_load_explicit(&c->alloc[w0 + w], memory_order_relaxed);
-        any_live |= live[w];
     }
-    nlive = count_bits(live, nw);
+    return count_bits(live, nw);
+}
+
+/* Sweep b, a bitmap word at a time, into *out.  A block with nothing live
+ * is rebuilt whole when `reuse`, else its pages go back (out stays empty). */
+static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
+{
+    uintptr_t base = pd_addr(b);
+    size_t size = b->objsize, n = b->nobjs, stride = size >> GRANULE_SHIFT;
+    uint64_t live[MAX_BLOCK_WORDS];
+    atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+    out->head = out->tail = NULL;
+    out->n = 0;
+
+    size_t nlive = block_live(b, live);
+    bool any_live = nlive != 0;
     /* Every object live (a bit marks only an object's first granule): done
      * without visiting them.  Old blocks are mostly full, and the sweep
      * cursor passes all of them in every epoch that allocates more than
@@ -344,12 +350,8 @@ static void sweep_out_blocks(void)
  * (collect.c). */
 size_t blocks_hold(struct page_desc *b)
 {
-    struct chunk *c = chunk_of_pd(b);
-    size_t w0 = granule_bit(c, pd_addr(b)) >> 6, nw = (size_t)b->npages * GRANULES_PER_PAGE / 64;
-    uint64_t marks[MAX_BLOCK_WORDS];
-    for (size_t w = 0; w < nw; w++)
-        marks[w] = atomic_load_explicit(&c->mark[w0 + w], memory_order_relaxed);
-    size_t nlive = count_bits(marks, nw);
+    uint64_t live[MAX_BLOCK_WORDS];
+    size_t nlive = block_live(b, live);
     if (nlive >= b->nobjs)
         return 0;
     if (!(b->flags & PF_HELD))
