@@ -66,14 +66,6 @@ const struct tls_module *roots_tls_modules(size_t *n)
     return tls_modules.v;
 }
 
-void roots_push(void)
-{
-    for (size_t i = 0; i < segments.n; i++)
-        mark_push_root_range(segments.v[i].lo, segments.v[i].hi);
-    for (size_t i = 0; i < registered.n; i++)
-        mark_push_root_range(registered.v[i].lo, registered.v[i].hi);
-}
-
 void roots_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
 {
     for (size_t i = 0; i < segments.n; i++)
@@ -81,6 +73,14 @@ void roots_each(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
     for (size_t i = 0; i < registered.n; i++)
         fn(registered.v[i].lo, registered.v[i].hi, arg);
 }
+
+static void push_range(uintptr_t lo, uintptr_t hi, void *arg)
+{
+    (void)arg;
+    mark_push_root_range(lo, hi);
+}
+
+void roots_push(void) { roots_each(push_range, NULL); }
 
 int roots_add(uintptr_t lo, uintptr_t hi)
 {
