@@ -126,6 +126,15 @@ static void *alloc_large(size_t size, enum kind k)
     bit_set_atomic(c->alloc, granule_bit(c, (uintptr_t)p));
     bit_clear_atomic(c->mark, granule_bit(c, (uintptr_t)p));   /* sticky marks: see new_block */
     watch_young_block(pd);
+    /* The address must live in a register or a stack slot of this frame
+     * from here until the caller has it.  A collection can start the moment
+     * the lock is let go (the background marker's final pause was waiting
+     * for it), and with nothing but the page descriptor kept, which the
+     * compiler may do (clang did: it computed the address again from pd
+     * after the unlock), no scanned word holds the new object and the
+     * collection frees it (fuzz_api's lost 40000-byte objects).  The empty
+     * asm makes p a value the compiler cannot recompute, only keep. */
+    __asm__ volatile("" : "+r"(p));
     heap_unlock();
     /* The pages may have held objects memcheck saw freed: they are ours
      * again (and the scan reads all of them, past the size asked for). */
