@@ -97,31 +97,41 @@ static void check_obj(const struct shadow *s)
         }
 }
 
-/* Visit what the model says is reachable; check each object once. */
-static void check_all(void)
+/* Call fn on each object the model reaches from the slots, once (each
+ * call of this marks what it visits with a new visit_epoch). */
+static void each_reachable(void (*fn)(const struct shadow *s, const void *arg), const void *arg)
 {
     visit_epoch++;
     int stack[MAX_OBJS], top = 0;
-    for (int i = 0; i < SLOTS; i++) {
-        if (slot_obj[i] < 0) {
-            if (slot[i])
-                abort();
+    for (int i = 0; i < SLOTS; i++)
+        if (slot_obj[i] >= 0)
+            stack[top++] = slot_obj[i];
+    while (top) {
+        int k = stack[--top];
+        if (objs[k].mark == visit_epoch)
             continue;
-        }
-        if (slot[i] != objs[slot_obj[i]].p)
-            abort();
-        stack[top++] = slot_obj[i];
-        while (top) {
-            int k = stack[--top];
-            if (objs[k].mark == visit_epoch)
-                continue;
-            objs[k].mark = visit_epoch;
-            check_obj(&objs[k]);
-            for (int f = 0; f < FIELDS; f++)
-                if (!objs[k].atomic && objs[k].link[f] >= 0 && top < MAX_OBJS)
-                    stack[top++] = objs[k].link[f];
-        }
+        objs[k].mark = visit_epoch;
+        fn(&objs[k], arg);
+        for (int f = 0; f < FIELDS; f++)
+            if (!objs[k].atomic && objs[k].link[f] >= 0 && top < MAX_OBJS)
+                stack[top++] = objs[k].link[f];
     }
+}
+
+static void check_reached(const struct shadow *s, const void *arg)
+{
+    (void)arg;
+    check_obj(s);
+}
+
+/* Every slot agrees with the model, and every object it reaches is intact. */
+static void check_all(void)
+{
+    for (int i = 0; i < SLOTS; i++) {
+        if (slot_obj[i] < 0 ? slot[i] != NULL : slot[i] != objs[slot_obj[i]].p)
+            abort();
+    }
+    each_reachable(check_reached, NULL);
 }
 
 /* References to k from reachable objects and slots (free and realloc are
@@ -140,34 +150,32 @@ static int referenced_elsewhere(int k, int except_slot)
     return 0;
 }
 
+struct fresh {
+    const void *p;
+    size_t size, step;
+};
+
+static void check_apart(const struct shadow *s, const void *arg)
+{
+    const struct fresh *n = arg;
+    uintptr_t a = (uintptr_t)s->p, b = (uintptr_t)n->p;
+    if (s->p && b < a + s->size && a < b + n->size) {
+        fprintf(stderr,
+                "fuzz_api: step %zu: new object %p (%zu bytes) overlaps reachable object %p (%zu bytes, %s, "
+                "seed %#llx)\n",
+                n->step, n->p, n->size, s->p, s->size, s->atomic ? "atomic" : "normal",
+                (unsigned long long)s->seed);
+        abort();
+    }
+}
+
 /* A new object must not overlap one the model still reaches (the
  * collector freed a live object, or handed out memory twice): reported at
- * the allocation, where the damage starts. */
+ * the allocation, where the damage starts.  An object being allocated or
+ * reallocated has no address yet (p NULL). */
 static void check_fresh(const void *p, size_t size, size_t step)
 {
-    visit_epoch++;
-    int stack[MAX_OBJS], top = 0;
-    for (int i = 0; i < SLOTS; i++)
-        if (slot_obj[i] >= 0 && top < MAX_OBJS)
-            stack[top++] = slot_obj[i];
-    while (top) {
-        int k = stack[--top];
-        if (objs[k].mark == visit_epoch || !objs[k].p)
-            continue;
-        objs[k].mark = visit_epoch;
-        uintptr_t a = (uintptr_t)objs[k].p, b = (uintptr_t)p;
-        if (b < a + objs[k].size && a < b + size) {
-            fprintf(stderr,
-                    "fuzz_api: step %zu: new object %p (%zu bytes) overlaps reachable object %p (%zu bytes, %s, "
-                    "seed %#llx)\n",
-                    step, p, size, objs[k].p, objs[k].size, objs[k].atomic ? "atomic" : "normal",
-                    (unsigned long long)objs[k].seed);
-            abort();
-        }
-        for (int f = 0; f < FIELDS; f++)
-            if (!objs[k].atomic && objs[k].link[f] >= 0 && top < MAX_OBJS)
-                stack[top++] = objs[k].link[f];
-    }
+    each_reachable(check_apart, &(struct fresh){p, size, step});
 }
 
 static size_t size_for(uint8_t b)
@@ -285,10 +293,8 @@ static __attribute__((noinline)) void step(size_t i, uint8_t op, uint8_t a, uint
                 if (!q || q[0] != (s->seed | 0x8000000000000000ull))
                     abort();
                 if (q != s->p) {
-                    void *old = s->p;
                     s->p = NULL;   /* freed by the realloc */
                     check_fresh(q, nsz, i);
-                    (void)old;
                 }
                 for (size_t w = first_pattern_word(s); w < keep / 8; w++)
                     if (q[w] != pattern(s->seed, w))
