@@ -174,6 +174,12 @@ static void *mutator(void *arg)
     uint64_t rs = 0x9E3779B97F4A7C15ull * (uint64_t)(a->id + 1);
     struct tnode *root = NULL;       /* private: only on this stack */
     size_t tree_n = 0;
+    /* Under ThreadSanitizer a thread from plain pthread_create registers
+     * at its first allocation (docs/sanitizers.md); until then its reads of
+     * list nodes have no happens-before with a collection that frees them
+     * once popped, and TSan reports the sweep's zeroing as a race. */
+    if (TU_TSAN && cogc_register_thread() != 0)
+        error();
     for (int it = 0; it < g_iters; it++) {
         uint64_t r = tu_rnd(&rs);
         unsigned op = (unsigned)(r % 100);
