@@ -203,9 +203,21 @@ int tracking_watch_range(uintptr_t lo, size_t len)
 
 void tracking_unwatch_range(uintptr_t lo, size_t len) { backend->untrack((void *)lo, len); }
 
+/* A whole-heap arm forgets every write the backend held.  Done in a pause
+ * right after a take, nothing is lost; done while the program runs (a
+ * backend without selective arming, or a selective arm that failed), the
+ * writes since the last take are gone, so that take's successor reports
+ * every watched page instead (TRACKING_ALL_WRITTEN). */
+static bool writes_forgotten;
+
 long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
 {
-    return backend->take ? backend->take(fn, ctx) : backend->collect(fn, ctx);
+    long n = backend->take ? backend->take(fn, ctx) : backend->collect(fn, ctx);
+    if (writes_forgotten && n >= 0) {
+        writes_forgotten = false;
+        return TRACKING_ALL_WRITTEN;
+    }
+    return n;
 }
 
 long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx)
@@ -217,16 +229,20 @@ long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void
     return backend->collect(fn, ctx);
 }
 
-int tracking_arm_range(uintptr_t lo, size_t len)
+static void arm_range(uintptr_t lo, size_t len)
 {
     if (!backend->arm_range) {
         arm_all_pending = true;
-        return 0;
+        return;
     }
     if (backend->arm_range((void *)lo, len) == 0)
-        return 0;
+        return;
+    static bool warned;
+    if (!warned)
+        report_warn("dirty-bit backend %s cannot arm %zu bytes at %p (%s); arming the whole heap instead",
+                    backend->name, len, (void *)lo, strerror(errno));
+    warned = true;
     arm_all_pending = true;   /* over-approximate rather than miss a write */
-    return -1;
 }
 
 /* Ranges queued by tracking_arm_later, merged while they touch: arming is
@@ -238,7 +254,7 @@ static uintptr_t later_lo, later_hi;
 static void arm_queued(void)
 {
     if (later_hi > later_lo)
-        tracking_arm_range(later_lo, later_hi - later_lo);
+        arm_range(later_lo, later_hi - later_lo);
     later_lo = later_hi = 0;
 }
 
@@ -259,10 +275,14 @@ int tracking_disarm_range(uintptr_t lo, size_t len)
     return backend->disarm_range ? backend->disarm_range((void *)lo, len) : 0;
 }
 
-void tracking_arm_commit(void)
+void tracking_arm_commit(bool program_running)
 {
     arm_queued();
-    if (arm_all_pending && backend->arm() != 0)
+    if (!arm_all_pending)
+        return;
+    if (backend->arm() != 0)
         report_fatal("dirty-bit backend %s cannot arm the heap", backend->name);
     arm_all_pending = false;
+    if (program_running)
+        writes_forgotten = true;
 }

@@ -39,8 +39,11 @@ bool tracking_backend_uses_sigsegv(void);
 int tracking_prepare_syscall_write(void *p, size_t len);
 int tracking_watch_range(uintptr_t lo, size_t len);
 void tracking_unwatch_range(uintptr_t lo, size_t len);
+/* Pages written since last armed, or TRACKING_ALL_WRITTEN: the heap was
+ * armed whole while the program ran since the last take (the runs passed
+ * to fn are then not all), so every watched page counts as written. */
+#define TRACKING_ALL_WRITTEN (-2L)
 long tracking_take(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
-int tracking_arm_range(uintptr_t lo, size_t len);
 /* The backend's atomic collect (report and re-arm), -1 with errno ENOTSUP
  * when its collect is not atomic with respect to writers. */
 long tracking_collect_atomic(void (*fn)(void *ctx, void *addr, size_t len), void *ctx);
@@ -48,7 +51,8 @@ int tracking_disarm_range(uintptr_t lo, size_t len);
 /* Arm a range by the next tracking_arm_commit (or disarm), merged with the
  * ranges queued before it when they touch.  Heap lock held. */
 void tracking_arm_later(uintptr_t lo, size_t len);
-void tracking_arm_commit(void);
+/* program_running: not in a pause right after a take (tracking_take). */
+void tracking_arm_commit(bool program_running);
 /* Pages whose contents changed but were not reported dirty, so far. */
 unsigned long tracking_missed_writes(void);
 

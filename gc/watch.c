@@ -166,10 +166,13 @@ size_t watch_take_dirty(void)
     if (!enabled)
         return 0;
     epoch++;
-    if (tracking_take(on_dirty, NULL) < 0) {
-        /* The backend lost track: every watched page counts as written. */
-        report_warn("dirty-bit backend %s failed to report; rescanning every watched page",
-                    tracking_backend_name());
+    long taken = tracking_take(on_dirty, NULL);
+    if (taken < 0) {
+        /* The backend lost track, or the heap was armed whole while the
+         * program ran: every watched page counts as written. */
+        if (taken != TRACKING_ALL_WRITTEN)
+            report_warn("dirty-bit backend %s failed to report; rescanning every watched page",
+                        tracking_backend_name());
         for (struct chunk *c = chunk_list(); c; c = c->next)
             for (size_t w = 0; w < page_words(c); w++) {
                 rescanned += (size_t)__builtin_popcountll(c->watch[w] & ~c->rescan[w]);
@@ -395,11 +398,11 @@ static void disarm_pages(struct chunk *c, size_t i, size_t j)
     }
 }
 
-static void arm_commit(void)
+static void arm_commit(bool program_running)
 {
     disarm_flush();
     arm_flush();
-    tracking_arm_commit();
+    tracking_arm_commit(program_running);
 }
 
 /* Runs of set bits of `bits` (word w of c's page bitmaps) to op. */
@@ -565,7 +568,7 @@ size_t watch_update(bool full)
     settle_from = 0;
     __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
     young_overflow = false;
-    arm_commit();
+    arm_commit(false);
     bridge_gap = 0;
     return held;
 }
@@ -599,7 +602,7 @@ void watch_finish_cycle(void)
         c->watch_stale = true;
         stale_chunks++;
     }
-    arm_commit();
+    arm_commit(false);
     bridge_gap = 0;
 }
 
@@ -617,7 +620,7 @@ void watch_refresh(unsigned max_chunks)
         }
     if (n < max_chunks)
         stale_chunks = 0;   /* none left (removed chunks included) */
-    arm_commit();
+    arm_commit(true);
 }
 
 /* Every page of a block of the normal kind: the start of an incremental
@@ -638,7 +641,7 @@ void watch_arm_all(void)
     bridge_gap = BRIDGE_PAGES;   /* nothing scanned yet: a lost write is no loss */
     for (struct chunk *c = chunk_list(); c; c = c->next)
         recompute(c, NULL, block_all, true);
-    arm_commit();
+    arm_commit(false);
     bridge_gap = 0;
 }
 
@@ -665,7 +668,7 @@ size_t watch_settle_fresh(void)
         arm_pages(c, first, first + n);
         pages += n;
     }
-    arm_commit();
+    arm_commit(true);
     /* Armed before the marker may scan them: writes from here on are seen. */
     for (size_t i = from; i < young.n; i++)
         __atomic_and_fetch(&young.v[i]->flags, (uint8_t)~PF_FRESH, __ATOMIC_RELEASE);

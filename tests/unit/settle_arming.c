@@ -12,7 +12,8 @@
  * and are settled, in one call, as when the program made them during the
  * cycle.  The final pause must find X through L2.  One process per
  * backend (ctest entries); COGC_VERIFY stays off so that the test itself
- * reports the loss. */
+ * reports the loss.  Then the same store, with an arm that fails while
+ * the program runs. */
 #define _GNU_SOURCE
 #include "testutil.h"
 
@@ -20,10 +21,12 @@
 
 #include "chunk.h"
 #include "collect.h"
+#include "dirty.h"
 #include "incremental.h"
 #include "lock.h"
 #include "mark.h"
 #include "object.h"
+#include "tracking.h"
 #include "watch.h"
 
 #define BIG (10 * 4096 - 64)   /* over the small-object limit: 10 pages of its own */
@@ -110,6 +113,65 @@ START_TEST(settle_keeps_pending_write)
 }
 END_TEST
 
+/* A selective arm that fails makes the collector arm the whole heap, which
+ * forgets every write the backend holds; done while the program runs, the
+ * next take must count every watched page as written.  The backend's
+ * arm_range is replaced by one that fails once (ENOMEM, as mprotect does
+ * at the map-count limit). */
+static int (*real_arm_range)(void *addr, size_t len);
+static int arm_failures_left;
+
+static int failing_arm_range(void *addr, size_t len)
+{
+    if (arm_failures_left > 0) {
+        arm_failures_left--;
+        errno = ENOMEM;
+        return -1;
+    }
+    return real_arm_range(addr, len);
+}
+
+START_TEST(failed_arm_keeps_pending_write)
+{
+    l1 = cogc_malloc(BIG);
+    l2 = cogc_malloc(BIG);
+    ck_assert(l1 && l2);
+    cogc_collect();   /* both old and watched */
+    make_hidden_object();
+    tu_clear_stack();
+
+    heap_lock();
+    collect_locked(COLLECT_TRIGGER);
+    ck_assert(incremental_marking());
+    while (mark_step(SIZE_MAX))
+        ;
+    heap_unlock();
+    ck_assert(marked((void *)l2));
+    ck_assert(!marked((void *)(hidden_x ^ DISGUISE)));
+    store_hidden_object();   /* held by the backend for L2's page */
+
+    struct dirty_backend *b = (struct dirty_backend *)dirty_find(tracking_backend_name());
+    ck_assert_ptr_nonnull(b);
+    real_arm_range = b->arm_range;
+    b->arm_range = failing_arm_range;
+    arm_failures_left = 1;
+    heap_lock();
+    make_fresh((void *)l1);
+    watch_settle_fresh();   /* its arm fails: the whole heap is armed, the world running */
+    heap_unlock();
+    b->arm_range = real_arm_range;
+    ck_assert_int_eq(arm_failures_left, 0);
+
+    cogc_collect();   /* the final pause */
+    void *x = ((void **)l2)[0];
+    ck_assert_msg(marked(x), "the object stored into an old page was not marked: the whole-heap arm lost its write");
+    cogc_collect();
+    cogc_collect();
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+}
+END_TEST
+
 int main(void)
 {
     /* One CPU: no background marker, so nothing marks or settles but the
@@ -128,6 +190,7 @@ int main(void)
     Suite *s = suite_create("settle_arming");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, settle_keeps_pending_write);
+    tcase_add_test(tc, failed_arm_keeps_pending_write);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
