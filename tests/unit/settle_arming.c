@@ -70,6 +70,34 @@ static void make_fresh(void *p)
     watch_young_block(o.block);
 }
 
+/* A cycle starts (every block armed) and marks to the end, so that L2 is
+ * marked and scanned; then the program stores X into L2, a write the
+ * backend holds for L2's armed page. */
+static void start_cycle_and_store(void)
+{
+    heap_lock();
+    collect_locked(COLLECT_TRIGGER);
+    ck_assert(incremental_marking());
+    while (mark_step(SIZE_MAX))
+        ;
+    heap_unlock();
+    ck_assert(marked((void *)l2));
+    ck_assert(!marked((void *)(hidden_x ^ DISGUISE)));
+    store_hidden_object();
+}
+
+/* The final pause must have found X through L2, and X keeps its data. */
+static void check_stored_object_kept(const char *why)
+{
+    cogc_collect();
+    void *x = ((void **)l2)[0];
+    ck_assert_msg(marked(x), "the object stored into an old page was not marked: %s", why);
+    cogc_collect();
+    cogc_collect();
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+}
+
 START_TEST(settle_keeps_pending_write)
 {
     l1 = cogc_malloc(BIG);
@@ -86,16 +114,7 @@ START_TEST(settle_keeps_pending_write)
     make_hidden_object();
     tu_clear_stack();
 
-    heap_lock();
-    collect_locked(COLLECT_TRIGGER);   /* a cycle starts: every block armed */
-    ck_assert(incremental_marking());
-    while (mark_step(SIZE_MAX))
-        ;
-    heap_unlock();
-    ck_assert(marked((void *)l2));   /* and scanned: the marker has passed it */
-
-    ck_assert(!marked((void *)(hidden_x ^ DISGUISE)));
-    store_hidden_object();   /* a write to armed L2: the backend holds it */
+    start_cycle_and_store();
 
     heap_lock();
     make_fresh((void *)l1);
@@ -103,13 +122,7 @@ START_TEST(settle_keeps_pending_write)
     watch_settle_fresh();   /* the world running, as in an incremental round */
     heap_unlock();
 
-    cogc_collect();   /* the final pause */
-    void *x = ((void **)l2)[0];
-    ck_assert_msg(marked(x), "the object stored into an old page was not marked: its write was lost");
-    cogc_collect();
-    cogc_collect();
-    for (int i = 0; i < 8; i++)
-        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+    check_stored_object_kept("its write was lost");
 }
 END_TEST
 
@@ -140,15 +153,7 @@ START_TEST(failed_arm_keeps_pending_write)
     make_hidden_object();
     tu_clear_stack();
 
-    heap_lock();
-    collect_locked(COLLECT_TRIGGER);
-    ck_assert(incremental_marking());
-    while (mark_step(SIZE_MAX))
-        ;
-    heap_unlock();
-    ck_assert(marked((void *)l2));
-    ck_assert(!marked((void *)(hidden_x ^ DISGUISE)));
-    store_hidden_object();   /* held by the backend for L2's page */
+    start_cycle_and_store();
 
     struct dirty_backend *b = (struct dirty_backend *)dirty_find(tracking_backend_name());
     ck_assert_ptr_nonnull(b);
@@ -162,13 +167,7 @@ START_TEST(failed_arm_keeps_pending_write)
     b->arm_range = real_arm_range;
     ck_assert_int_eq(arm_failures_left, 0);
 
-    cogc_collect();   /* the final pause */
-    void *x = ((void **)l2)[0];
-    ck_assert_msg(marked(x), "the object stored into an old page was not marked: the whole-heap arm lost its write");
-    cogc_collect();
-    cogc_collect();
-    for (int i = 0; i < 8; i++)
-        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+    check_stored_object_kept("the whole-heap arm lost its write");
 }
 END_TEST
 
