@@ -70,11 +70,15 @@ static void make_fresh(void *p)
     watch_young_block(o.block);
 }
 
-/* A cycle starts (every block armed) and marks to the end, so that L2 is
+/* The large objects made so far become old and watched, X is made; a
+ * cycle starts (every block armed) and marks to the end, so that L2 is
  * marked and scanned; then the program stores X into L2, a write the
  * backend holds for L2's armed page. */
 static void start_cycle_and_store(void)
 {
+    cogc_collect();
+    make_hidden_object();
+    tu_clear_stack();
     heap_lock();
     collect_locked(COLLECT_TRIGGER);
     ck_assert(incremental_marking());
@@ -110,10 +114,6 @@ START_TEST(settle_keeps_pending_write)
         ck_abort_msg("the three objects are not adjacent (%p %p %p): the test's layout assumption broke",
                      (void *)a, (void *)b, (void *)c);
     }
-    cogc_collect();   /* all three old and watched */
-    make_hidden_object();
-    tu_clear_stack();
-
     start_cycle_and_store();
 
     heap_lock();
@@ -149,10 +149,6 @@ START_TEST(failed_arm_keeps_pending_write)
     l1 = cogc_malloc(BIG);
     l2 = cogc_malloc(BIG);
     ck_assert(l1 && l2);
-    cogc_collect();   /* both old and watched */
-    make_hidden_object();
-    tu_clear_stack();
-
     start_cycle_and_store();
 
     struct dirty_backend *b = (struct dirty_backend *)dirty_find(tracking_backend_name());
