@@ -475,13 +475,41 @@ int threads_create_libc(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(v
 
 bool threads_creating(void) { return creating != 0; }
 
+/* The collector's own threads are running their function when
+ * threads_create_hidden returns.  A fork while a new thread is still in a
+ * sanitizer's set-up leaves the locks that set-up holds held for ever in
+ * the child: GCC 12's ASan allocates there under allocator locks it does
+ * not take around fork, and the child's next new thread (the uffd
+ * backend's fault handler, a marker) waited on one for ever (gdb:
+ * SizeClassAllocator64::GetFromAllocator; unit-fork_marking with uffd
+ * under ASan, about 1 run in 5). */
+struct hidden_start {
+    void *(*fn)(void *);
+    void *arg;
+    int running;
+};
+
+static void *hidden_trampoline(void *p)
+{
+    struct hidden_start *hs = p;
+    void *(*fn)(void *) = hs->fn;
+    void *arg = hs->arg;
+    __atomic_store_n(&hs->running, 1, __ATOMIC_RELEASE);
+    os_futex_wake(&hs->running, 1);
+    return fn(arg);
+}
+
 int threads_create_hidden(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     if (!find_create())   /* the backends start before threads_init */
         return ENOSYS;
+    struct hidden_start hs = {.fn = fn, .arg = arg, .running = 0};
     creating++;
-    int rc = outer_create(th, attr, fn, arg);
+    int rc = outer_create(th, attr, hidden_trampoline, &hs);
     creating--;
+    if (rc == 0)
+        while (!__atomic_load_n(&hs.running, __ATOMIC_ACQUIRE))
+            os_futex_wait(&hs.running, 0);
     return rc;
 }
 

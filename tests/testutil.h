@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,14 +84,28 @@
 #define TU_ASAN 0
 #endif
 
-/* A thread started in the child of a multi-threaded fork can wait for
- * ever, under a sanitizer, on a lock of the sanitizer's own that a parent
- * thread held at the fork: TSan refuses such threads (die_after_fork), and
- * GCC 12's ASan does not hold its allocator's locks across fork (gdb: the
- * child's new thread blocked in SizeClassAllocator64::GetFromAllocator,
- * from AsanThread::Init).  Tests skip starting threads in a fork child
- * there. */
-#define TU_FORK_CHILD_THREADS (!TU_TSAN && !TU_ASAN)
+/* A fork while a thread is still in the sanitizer's own set-up leaves the
+ * locks that set-up holds held for ever in the child: GCC 12's ASan
+ * allocates there (pthread_getattr_np's calloc and free) under allocator
+ * locks it does not take around fork, and the child's next new thread
+ * waits on one for ever (gdb: SizeClassAllocator64::GetFromAllocator
+ * <- AsanThread::Init, the lock of the size class the parent's newest
+ * thread was allocating from; fork_threads hung in 5 runs of 19).  The
+ * collector's own threads are running when their creation returns
+ * (threads.c); a test that forks has each thread it starts call
+ * tu_thread_started first, and waits for them with tu_wait_threads_started
+ * before it forks. */
+static atomic_int tu_threads_running;
+static TU_UNUSED void tu_thread_started(void) { atomic_fetch_add(&tu_threads_running, 1); }
+static TU_UNUSED void tu_wait_threads_started(int n)
+{
+    while (atomic_load(&tu_threads_running) < n)
+        sched_yield();
+}
+
+/* TSan refuses to start a thread in the child of a multi-threaded fork
+ * (die_after_fork): tests start none there under TSan. */
+#define TU_FORK_CHILD_THREADS (!TU_TSAN)
 
 /* COGC_TEST_LIGHT=1 (set by the tsan test preset, CMakePresets.json):
  * long tests run fewer iterations or smaller sizes, with the same checks

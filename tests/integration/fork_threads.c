@@ -13,6 +13,7 @@ static atomic_int stop;
 
 static void *churner(void *arg)
 {
+    tu_thread_started();
     long id = (long)arg;
     struct tu_node *keep = tu_list_make(2000, 100 + id);
     long rounds = 0;
@@ -38,8 +39,7 @@ static int child_work(struct tu_node *parent_list)
     }
     if (tu_list_bad(mine, 20000, 9) || tu_list_bad(parent_list, 5000, 7))
         return 3;
-    /* threads still work in the child (not under a sanitizer: testutil.h;
-     * under ASan 5 ctest runs of 19 hung) */
+    /* threads still work in the child (not under TSan: testutil.h) */
     if (!TU_FORK_CHILD_THREADS)
         return 0;
     pthread_t t;
@@ -57,6 +57,7 @@ START_TEST(fork_while_threads_collect)
     pthread_t t[3];
     for (long i = 0; i < 3; i++)
         ck_assert_int_eq(cogc_pthread_create(&t[i], NULL, churner, (void *)i), 0);
+    tu_wait_threads_started(3);
     for (int k = 0; k < 12; k++) {
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);

@@ -24,6 +24,7 @@ static struct tu_node *volatile g_kept;
 
 static void *churner(void *arg)
 {
+    tu_thread_started();
     uint64_t seed = (uint64_t)(uintptr_t)arg;
     struct tu_node *keep = tu_list_make(2000, seed);
     while (!atomic_load(&stop))
@@ -45,8 +46,7 @@ static int child_work(void)
     }
     if (tu_list_bad(mine, 20000, 9) || tu_list_bad(g_kept, KEEP, 7))
         return 3;
-    /* threads work in the child (not under a sanitizer: testutil.h; under
-     * ASan 4 runs of 80 hung, CI included) */
+    /* threads work in the child (not under TSan: testutil.h) */
     if (!TU_FORK_CHILD_THREADS)
         return 0;
     pthread_t t;
@@ -92,6 +92,7 @@ static void during_collection(void)
 static void *collector(void *arg)
 {
     (void)arg;
+    tu_thread_started();
     while (!atomic_load(&stop)) {
         tu_churn(48, 2000);
         cogc_collect();
@@ -127,6 +128,7 @@ START_TEST(fork_during_stop_the_world)
     pthread_t churn, coll, fk;
     ck_assert_int_eq(cogc_pthread_create(&churn, NULL, churner, (void *)3), 0);
     ck_assert_int_eq(cogc_pthread_create(&coll, NULL, collector, NULL), 0);
+    tu_wait_threads_started(2);
     cogc_set_collect_callback(during_collection);
     ck_assert_int_eq(pthread_create(&fk, NULL, forker, NULL), 0);
     pthread_join(fk, NULL);
@@ -154,6 +156,7 @@ START_TEST(fork_during_background_marking)
     g_kept = tu_list_make(KEEP, 7);
     pthread_t churn;
     ck_assert_int_eq(cogc_pthread_create(&churn, NULL, churner, (void *)3), 0);
+    tu_wait_threads_started(1);
     unsigned mid_cycle = 0;
     for (int k = 0; k < FORKS; k++) {
         /* Allocate until a cycle is marking (bounded). */
