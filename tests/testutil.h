@@ -73,17 +73,6 @@
 #define TU_TSAN 0
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-#ifndef TU_ASAN
-#define TU_ASAN 0
-#endif
-
 /* A fork while a thread is still in the sanitizer's own set-up leaves the
  * locks that set-up holds held for ever in the child: GCC 12's ASan
  * allocates there (pthread_getattr_np's calloc and free) under allocator
