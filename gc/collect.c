@@ -248,6 +248,29 @@ static bool choose_minor(enum collect_reason why)
 
 bool collect_would_be_minor(void) { return choose_minor(COLLECT_EXPLICIT_MINOR); }
 
+/* Generational mode, before the heap grows by a chunk: a full collection
+ * instead, when what minor collections promoted since the last one could
+ * fill that chunk and the program has allocated since then what a
+ * stop-the-world collector would have allocated between two full
+ * collections of the heap's old generation (so a heap that grows because
+ * its old generation lives, GCBench depth 22's long-lived tree, gets full
+ * collections only as the heap doubles).  GCBench depth 16: the trees
+ * caught half-built by minor collections are promoted and die; the chunk
+ * mapped for them instead (1024 first touches, ~5 us each here) cost more
+ * than the full collection that frees them. */
+bool collect_before_growth(void)
+{
+    if (!generational || incremental_enabled() || collect_disabled || !automatic ||
+        promoted < CHUNK_SIZE || since_last < nursery / 2)
+        return false;
+    uint64_t old = full_live + promoted;
+    if (collect_allocated_since_full() < old * (uint64_t)option(OPT_GROWTH) / 100)
+        return false;
+    need_full = true;
+    collect_locked(COLLECT_TRIGGER);
+    return true;
+}
+
 /* Marking less than this is done by one marker: waking helpers and their
  * termination handshake cost more than they save, and on a loaded machine
  * waiting for a helper to be scheduled can cost milliseconds. */

@@ -30,6 +30,7 @@ size_t collect_promoted_since_full(void);
 /* Heap lock held: cogc_collect_minor would run a minor collection now
  * (not a full one). */
 bool collect_would_be_minor(void);
+bool collect_before_growth(void);
 void collect_maybe_locked(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);

@@ -33,6 +33,11 @@ struct page_desc *heap_get_pages(size_t n, bool avoid_black, bool *zero)
         return pd;
     if (pressure_collect_before_growth(CHUNK_SIZE) && (pd = pages_alloc(n, avoid_black, zero)))
         return pd;
+    if (collect_before_growth()) {
+        blocks_sweep_all();
+        if ((pd = pages_alloc(n, avoid_black, zero)))
+            return pd;
+    }
     if (grow() && (pd = pages_alloc(n, avoid_black, zero)))
         return pd;
     if (avoid_black && (pd = pages_alloc(n, false, zero)))

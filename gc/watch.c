@@ -27,6 +27,9 @@ static bool young_overflow;   /* a push failed: recompute every block */
 static size_t settle_from;    /* young.v[settle_from..]: not yet looked at by watch_settle_fresh */
 static size_t fresh_pages;    /* pages of the blocks made fresh since then (relaxed: read unlocked) */
 static size_t stale_chunks;   /* chunks with watch_stale set, or more */
+/* Every page that holds an old object is armed, or written and to be
+ * rescanned: false until the first whole recompute after enabling. */
+static bool old_armed;
 
 bool watch_enable(void)
 {
@@ -46,6 +49,7 @@ bool watch_enable(void)
         return false;
     }
     enabled = true;
+    old_armed = false;
     for (struct chunk *c = chunk_list(); c; c = c->next)
         if (watch_chunk_added(c) != 0) {
             for (struct chunk *d = chunk_list(); d != c; d = d->next)
@@ -540,9 +544,10 @@ size_t watch_update(bool full)
     if (!enabled)
         return 0;
     bridge_gap = BRIDGE_PAGES;   /* a pause, after the take */
-    if (full || young_overflow) {
+    if (young_overflow || (full && !old_armed)) {
         for (struct chunk *c = chunk_list(); c; c = c->next)
             recompute(c, NULL, block_want, true);
+        old_armed = true;
     } else {
         /* Most young blocks end a minor collection with nothing marked
          * and nothing watched: they only stop being young.  The rest are
@@ -558,11 +563,23 @@ size_t watch_update(bool full)
         for (size_t i = 0; i < n; i++) {
             struct page_desc *b = young.v[i];
             update_block(b);
-            if (b->state == PS_SMALL && b->kind == KIND_NORMAL)
+            if (!full && b->state == PS_SMALL && b->kind == KIND_NORMAL)
                 held += blocks_hold(b);
         }
-        for (struct chunk *c = chunk_list(); c; c = c->next)
+        for (struct chunk *c = chunk_list(); c; c = c->next) {
             rearm_rescanned(c);
+            /* A full collection's new marks are a subset of the old ones
+             * and the young blocks' (every live object is marked after
+             * each collection in generational mode), so what it leaves to
+             * do outside them is disarming its garbage's pages: later, a
+             * chunk at a time, as after a cycle (recomputing a 32 MB heap
+             * in the pause cost GCBench 2.5 ms per full collection, twice
+             * its marking). */
+            if (full && !c->watch_stale) {
+                c->watch_stale = true;
+                stale_chunks++;
+            }
+        }
     }
     young.n = 0;
     settle_from = 0;
