@@ -353,6 +353,18 @@ static inline struct cogc_stats tu_stats(void)
     return s;
 }
 
+/* Exits 77, saying why, when no minor collection ran since `before` (the
+ * dirty-bit backend cannot track the heap: generational mode is off). */
+static TU_UNUSED void tu_skip_unless_minor_since(const struct cogc_stats *before)
+{
+    struct cogc_stats now = tu_stats();
+    if (now.minor_collections == before->minor_collections) {
+        printf("SKIP: no minor collection ran (generational mode unavailable: backend \"%s\")\n",
+               now.dirty_backend);
+        exit(77);
+    }
+}
+
 /* ---- Pacing a collecting thread ------------------------------------------ */
 
 /* A thread that collects in a loop while others mutate must not starve

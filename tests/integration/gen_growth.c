@@ -49,12 +49,7 @@ static void skip_unless_minor(void)
     cogc_collect();   /* marks are the old generation from here */
     struct cogc_stats s0 = tu_stats();
     cogc_collect_minor();
-    struct cogc_stats s1 = tu_stats();
-    if (s1.minor_collections == s0.minor_collections) {
-        printf("SKIP: no minor collection ran (generational mode unavailable: backend \"%s\")\n",
-               s1.dirty_backend);
-        exit(77);
-    }
+    tu_skip_unless_minor_since(&s0);
 }
 
 /* 16 MB live and 32 MB of short-lived garbage after a full collection;
