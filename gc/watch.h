@@ -48,10 +48,12 @@ void watch_push_dirty(void);
 
 /* After marking: arm every page that holds a marked normal object and is
  * not armed (new survivors, pages rescanned), disarm watched pages that no
- * longer hold one.  full: recompute every page of the heap (marks were
- * rebuilt); else only the young blocks' pages and the rescanned ones, and
- * a young block with old objects and dead ones is held (blocks_hold).
- * Returns the bytes held back. */
+ * longer hold one.  Only the young blocks' pages and the rescanned ones are
+ * recomputed in the pause (every page the first time, or when the young
+ * list overflowed).  full: no block is held, and the pages the
+ * collection's garbage held are disarmed later, a chunk at a time
+ * (watch_refresh); else a young block with old objects and dead ones is
+ * held (blocks_hold).  Returns the bytes held back. */
 size_t watch_update(bool full);
 
 /* The final pause of an incremental cycle, after marking: arm what the
