@@ -1,4 +1,5 @@
 #include "bookmark.h"
+#include "aging.h"
 #include "../include/cogc.h"
 #include "block.h"
 #include "incremental.h"
@@ -319,6 +320,8 @@ static size_t choose_batch(size_t want, enum hold how, struct run *runs, size_t 
 
 size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
 {
+    /* A page out keeps its targets by their marks: none may lose one. */
+    aging_stop();
     /* This call's own: another caller fills its list while this one,
      * the heap lock dropped, hands its runs to the kernel (16 KiB). */
     struct run runs[BATCH];

@@ -1,4 +1,5 @@
 #include "chunk.h"
+#include "aging.h"
 #include "roots.h"
 #include "bookmark.h"
 #include "options.h"
@@ -34,8 +35,8 @@ static size_t age_bytes(size_t npages) { return round_up(npages * sizeof(uint16_
 size_t chunk_header_bytes(size_t npages)
 {
     size_t n = round_up(sizeof(struct chunk) + npages * sizeof(struct page_desc), 64);
-    n += 3 * bitmap_bytes(npages);
-    n += 4 * page_bitmap_bytes(npages);
+    n += 4 * bitmap_bytes(npages);
+    n += 5 * page_bitmap_bytes(npages);
     n += age_bytes(npages);
     n += round_up(npages * sizeof(struct out_page), 64);
     return round_up(n, PAGE_SIZE);
@@ -64,9 +65,10 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     c->first = (uint32_t)(hdr / PAGE_SIZE);
     c->single = single;
     c->size = size;
-    /* The allocation and bookmark bitmaps go last and are not populated:
-     * only large and uncollectable objects use the first, only a heap under
-     * memory pressure the second. */
+    /* The allocation, bookmark and aged bitmaps go last and are not
+     * populated: only large and uncollectable objects use the first, only a
+     * heap under memory pressure the second, only minor collections the
+     * third (and only where the young blocks are). */
     size_t gb = bitmap_bytes(npages), pb = page_bitmap_bytes(npages);
     c->mark = (_Atomic uint64_t *)meta;
     meta += gb;
@@ -74,12 +76,14 @@ struct chunk *chunk_new(size_t data_pages, bool single)
     c->watch = (uint64_t *)(meta + pb);
     c->rescan = (uint64_t *)(meta + 2 * pb);
     c->evicted = (uint64_t *)(meta + 3 * pb);
-    meta += 4 * pb;
+    c->recheck = (uint64_t *)(meta + 4 * pb);
+    meta += 5 * pb;
     c->age = (uint16_t *)meta;
     meta += age_bytes(npages);
     c->alloc = (_Atomic uint64_t *)meta;
     c->bookmark = (uint64_t *)(meta + gb);
-    c->out = (struct out_page *)(meta + 2 * gb);
+    c->aged = (uint64_t *)(meta + 2 * gb);
+    c->out = (struct out_page *)(meta + 3 * gb);
     /* A new chunk is used at once (a growing heap), and one populate call
      * costs a fraction of the page faults it replaces. */
     size_t used = single ? hdr + data_pages * PAGE_SIZE : size;
@@ -150,9 +154,25 @@ void chunk_unmap_deferred(void)
 struct chunk *chunk_list(void) { return chunks; }
 size_t chunk_mapped_bytes(void) { return mapped_bytes; }
 
+/* Bits [from, to) of bitmap word w. */
+static uint64_t word_bits(size_t w, size_t from, size_t to)
+{
+    uint64_t m = ~(uint64_t)0;
+    if (w * 64 < from)
+        m &= ~(uint64_t)0 << (from - w * 64);
+    if (to - w * 64 < 64)
+        m &= ((uint64_t)1 << (to - w * 64)) - 1;
+    return m;
+}
+
 void chunk_clear_mark_range(struct chunk *c, uintptr_t a, size_t len)
 {
     size_t bit = granule_bit(c, a), end = bit + (len >> GRANULE_SHIFT);
+    /* An aged object there may have been freed since (aging.c). */
+    if (aging_used)
+        for (size_t w = bit >> 6; w < (end + 63) >> 6; w++)
+            if (c->aged[w])
+                c->aged[w] &= ~word_bits(w, bit, end);
     for (; bit < end && (bit & 63); bit++)
         bit_clear_atomic(c->mark, bit);
     for (; bit + 64 <= end; bit += 64)

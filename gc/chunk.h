@@ -24,6 +24,7 @@ enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3
 #define PF_YOUNG    4u   /* block head: handed to the allocator since the last collection */
 #define PF_FRESH    8u   /* block head: made from free pages while concurrent marking runs */
 #define PF_HELD     16u  /* block head: not swept until the next full collection (blocks_hold) */
+#define PF_AGED     32u  /* block head: on the aging list (aging.c) */
 
 struct page_desc {
     uint8_t state;
@@ -65,6 +66,8 @@ struct chunk {
     uint64_t *evicted;      /* one bit per page: paged out by the bookmarking layer (bookmark.c) */
     uint16_t *age;          /* per page: collection count when last written or first watched */
     uint64_t *bookmark;     /* one bit per granule: pointed to from an evicted page (bookmark.c) */
+    uint64_t *aged;         /* one bit per granule: survived one minor collection, marked, not old (aging.c) */
+    uint64_t *recheck;      /* one bit per page: rescanned at the next minor collection, written or not (aging.c) */
     struct out_page *out;   /* per page, for evicted pages (bookmark.c) */
     struct page_desc pd[];
 };

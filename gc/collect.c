@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "collect.h"
+#include "aging.h"
 #include "debug.h"
 #include "finalize.h"
 #include "alloc.h"
@@ -41,6 +42,7 @@ static bool need_full = true;   /* marks are not (yet) the old generation */
 static uint64_t full_live;      /* bytes live after the last full collection */
 static uint64_t promoted;       /* bytes marked by minor collections since then */
 static uint64_t held_back;      /* bytes of unmarked objects the last minor one held back */
+static uint64_t aged;           /* bytes the last minor collection aged, not promoted */
 
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
@@ -133,6 +135,8 @@ bool collect_set_generational(bool on)
     if (on && !generational)
         need_full = true;
     generational = on;
+    /* Bookmarks keep what evicted pages point to by its marks. */
+    aging_set(on && option(OPT_AGING) && !option(OPT_BOOKMARK));
     set_trigger(full_live + promoted);
     return true;
 }
@@ -336,8 +340,9 @@ static void finish_bookkeeping(struct gc_record *rec)
         if (rec->marked > young / 2 && full_live < 2 * rec->marked)
             need_full = true;
         adapt_nursery(rec->mark_ns, rec->marked);
-        /* The objects of held blocks wait for a full collection too. */
-        promoted += rec->live + held_back;
+        /* The objects of held blocks wait for a full collection too;
+         * aged ones wait for the next minor one. */
+        promoted += rec->live - aged + held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
         full_live = rec->live;
@@ -381,10 +386,14 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     roots_snapshot();
     prepare_static_roots();
     uint64_t t0 = os_now_ns();
-    if (!minor)
+    if (!minor) {
         chunk_clear_marks();
+        aging_forget();
+    }
     threads_stop_world();
     rec->rescanned = watch_take_dirty();
+    if (minor)
+        aging_before_minor();
 
     /* Our own callee-saved registers, spilled where the stack scan sees them. */
     struct regs_spill regs;
@@ -412,6 +421,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
         collect_inspect_fn();
     else
         alloc_after_mark(!minor);
+    rec->aged = aged = minor ? aging_after_minor(since_last) : 0;
     held_back = watch_update(!minor);
     tracking_at_collection();
 
@@ -433,6 +443,7 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     threads_stop_world();
     watch_take_dirty();   /* stale: the marks are about to be rebuilt */
     chunk_clear_marks();
+    aging_forget();
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin_concurrent();

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "finalize.h"
+#include "aging.h"
 #include "addrmap.h"
 #include "lock.h"
 #include "mark.h"
@@ -131,20 +132,43 @@ static void visit(struct addrmap *m, struct fresh *f, visit_fn *fn)
     }
 }
 
-/* End of a step: every entry is old now. */
-static void forget_fresh(struct addrmap *m, struct fresh *f)
+typedef bool keep_fn(const struct addrmap_entry *e);
+
+/* A finalizer's object or data, a link's target or location, aged by this
+ * minor collection: it loses its mark at the next one, which must look
+ * at the entry again (aging.h). */
+static bool fin_aged(const struct addrmap_entry *e)
 {
-    if (f->lost) {
-        ADDRMAP_FOREACH(m, e) e->v[f->flag_word] &= ~LISTED;
-    } else {
-        for (size_t i = 0; i < f->n; i++) {
-            struct addrmap_entry *e = addrmap_find(m, f->v[i]);
-            if (e)
-                e->v[f->flag_word] &= ~LISTED;
+    return aging_newly_marked(addrmap_key_addr(e)) || aging_newly_marked(e->v[1]);
+}
+static bool link_aged(const struct addrmap_entry *e)
+{
+    return aging_newly_marked(~e->v[0]) || aging_newly_marked(addrmap_key_addr(e));
+}
+
+/* End of a step: every entry is old now, but those `keep` says this
+ * collection ages. */
+static void forget_fresh(struct addrmap *m, struct fresh *f, keep_fn *keep)
+{
+    if (f->lost || (visit_all && aging_on)) {
+        f->n = 0;
+        f->lost = false;
+        ADDRMAP_FOREACH(m, e) {
+            e->v[f->flag_word] &= ~LISTED;
+            if (aging_on && keep(e))
+                note_fresh(f, e);
         }
+        return;
     }
-    f->n = 0;
-    f->lost = false;
+    size_t k = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        struct addrmap_entry *e = addrmap_find(m, f->v[i]);
+        if (e && aging_on && keep(e))
+            f->v[k++] = f->v[i];
+        else if (e)
+            e->v[f->flag_word] &= ~LISTED;
+    }
+    f->n = k;
 }
 
 size_t finalize_visited(void) { return visited; }
@@ -355,9 +379,9 @@ void finalize_pretrace(void)
 
 static void forget_all_fresh(void)
 {
-    forget_fresh(&fins, &fresh_fins);
-    forget_fresh(&short_links, &fresh_short);
-    forget_fresh(&long_links, &fresh_long);
+    forget_fresh(&fins, &fresh_fins, fin_aged);
+    forget_fresh(&short_links, &fresh_short, link_aged);
+    forget_fresh(&long_links, &fresh_long, link_aged);
 }
 
 uint64_t finalize_after_mark(unsigned markers, uint64_t live, bool minor)

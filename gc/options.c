@@ -66,6 +66,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "full collections also wait for heap size / this many bytes allocated, 0 = off"},
     [OPT_ROOT_COPIES]  = {"COGC_ROOT_COPIES", OPT_BOOL, 1, 0, 1, NULL,
                           "minor collections scan only static-root blocks changed since the last one"},
+    [OPT_AGING]        = {"COGC_AGING", OPT_BOOL, 1, 0, 1, NULL,
+                          "minor collections promote an object on its second survival, not its first"},
 };
 
 static int64_t values[OPT_COUNT];

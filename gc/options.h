@@ -34,6 +34,7 @@ enum option_id {
     OPT_DEBUG_ON_ERROR,
     OPT_FREE_SPACE_DIVISOR,
     OPT_ROOT_COPIES,
+    OPT_AGING,
     OPT_COUNT
 };
 

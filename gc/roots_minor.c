@@ -52,6 +52,7 @@
  * (roots_minor_verify).
  */
 #include "roots.h"
+#include "aging.h"
 #include "mark.h"
 #include "object.h"
 #include "options.h"
@@ -116,13 +117,21 @@ static struct root_copy *copy_for(uintptr_t lo, uintptr_t hi, bool *fresh)
     return &copies.v[copies.n - 1];
 }
 
-/* What the copy keeps of a word just scanned: see (a)-(c) above. */
+/* What the copy keeps of a word just scanned: see (a)-(c) above.  With
+ * survivor aging (aging.h) (a) holds only for an object marked before
+ * this collection: a young one may be aged by it, and lose its mark at
+ * the next one; so a word that points to an unmarked object is kept as
+ * POISON too, and its block pushed again next time. */
 static inline uintptr_t remembered(uintptr_t v, bool interior)
 {
     if (!chunk_of(v))
         return v;
     struct object_ref o;
-    return object_find(v, interior, &o) == OBJ_FOUND ? v : POISON;
+    if (object_find(v, interior, &o) != OBJ_FOUND)
+        return POISON;
+    if (aging_on && !bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)))
+        return POISON;
+    return v;
 }
 
 static COGC_SCANS_FOREIGN_MEMORY bool block_same(const uintptr_t *w, const uintptr_t *copy, size_t n)

@@ -115,10 +115,11 @@ void stats_collection(const struct gc_record *r)
     record_pause(r->pause_ns, kind, r->rescanned);
     if (option(OPT_STATS))
         report_line("cogc: gc %llu kind=%s reason=%s pause_ms=%.3f mark_ms=%.3f heap_before_mb=%.1f "
-                    "heap_after_mb=%.1f marked_mb=%.1f mapped_mb=%.1f markers=%u dirty_pages=%zu",
+                    "heap_after_mb=%.1f marked_mb=%.1f mapped_mb=%.1f markers=%u dirty_pages=%zu aged_mb=%.1f",
                     (unsigned long long)collections, pause_kind_name[kind], r->reason, r->pause_ns / 1e6,
                     r->mark_ns / 1e6, r->in_use_before / 1048576.0, r->live / 1048576.0,
-                    r->marked / 1048576.0, r->mapped / 1048576.0, r->markers, r->rescanned);
+                    r->marked / 1048576.0, r->mapped / 1048576.0, r->markers, r->rescanned,
+                    r->aged / 1048576.0);
 }
 
 void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t rescanned)

@@ -24,6 +24,7 @@ struct gc_record {
     unsigned markers;
     enum pause_kind kind;
     size_t rescanned;      /* dirty watched pages taken (rescanned by a minor collection) */
+    uint64_t aged;         /* bytes of survivors a minor collection aged, not promoted (aging.h) */
 };
 
 extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;

@@ -1,4 +1,5 @@
 #include "watch.h"
+#include "aging.h"
 #include "block.h"
 #include "bookmark.h"
 #include "chunk.h"
@@ -100,6 +101,7 @@ void watch_chunk_removed(struct chunk *c)
             young.v[k++] = young.v[i];
     young.n = k;
     settle_from = 0;
+    aging_chunk_removed(c);
     tracking_unwatch_range(area_lo(c), area_len(c));
 }
 
@@ -112,6 +114,12 @@ void watch_young_block(struct page_desc *b)
         young_overflow = true;
     else if (b->flags & PF_FRESH)
         __atomic_store_n(&fresh_pages, fresh_pages + b->npages, __ATOMIC_RELAXED);
+}
+
+size_t watch_young_list(struct page_desc ***v)
+{
+    *v = young.v;
+    return young.n;
 }
 
 size_t watch_fresh_pages(void) { return __atomic_load_n(&fresh_pages, __ATOMIC_RELAXED); }
@@ -240,9 +248,14 @@ void watch_push_dirty(void)
         return;
     for (struct chunk *c = chunk_list(); c; c = c->next) {
         uintptr_t lo = 0, hi = 0;
-        for (size_t w = 0; w < page_words(c); w++)
-            for (uint64_t bits = c->rescan[w]; bits; bits &= bits - 1)
+        for (size_t w = 0; w < page_words(c); w++) {
+            /* The pages the last collection scanned that may point to
+             * an object it aged (aging.h), written or not. */
+            uint64_t pages = c->rescan[w] | c->recheck[w];
+            c->recheck[w] = 0;
+            for (uint64_t bits = pages; bits; bits &= bits - 1)
                 push_page(c, w * 64 + (size_t)__builtin_ctzll(bits), &lo, &hi);
+        }
         if (lo < hi)
             mark_push_root_range(lo, hi);
     }
@@ -279,11 +292,12 @@ size_t watch_preclean(void)
 
 /* ---- arming ------------------------------------------------------------ */
 
-/* Any mark bit in granules [from, to) of c. */
+/* Any old object's mark bit in granules [from, to) of c (aged ones are
+ * not watched: the next minor collection traces them again). */
 static bool any_mark(const struct chunk *c, size_t from, size_t to)
 {
     for (size_t w = from / 64; w * 64 < to; w++)
-        if (atomic_load_explicit(&c->mark[w], memory_order_relaxed) & word_mask(w, from, to))
+        if (aging_old_marks(c, w) & word_mask(w, from, to))
             return true;
     return false;
 }
@@ -300,7 +314,7 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
         return;
     uintptr_t base = pd_addr(b);
     if (b->state == PS_LARGE) {
-        if (marked(c, base))
+        if (any_mark(c, granule_bit(c, base), granule_bit(c, base) + 1))
             for (size_t i = first; i < first + b->npages; i++)
                 page_set(want, i);
         return;
@@ -435,6 +449,9 @@ static void apply(struct chunk *c, const uint64_t *want, size_t from, size_t to)
             c->age[w * 64 + (size_t)__builtin_ctzll(fresh)] = epoch;
         c->watch[w] = (c->watch[w] & ~m) | wants;
         c->rescan[w] &= ~m;
+        /* What they point to may have been aged (aging.h). */
+        if (aging_pending)
+            c->recheck[w] |= dirty;
         word_runs(c, w, arm, arm_pages);
         word_runs(c, w, disarm, disarm_pages);
     }
@@ -526,6 +543,9 @@ static void rearm_rescanned(struct chunk *c)
     for (size_t w = 0; w < page_words(c); w++) {
         uint64_t r = c->rescan[w] & c->watch[w];
         c->rescan[w] = r;
+        /* What they point to may have been aged (aging.h). */
+        if (aging_pending)
+            c->recheck[w] |= r;
     }
     for (size_t w = 0; w < page_words(c); w++)
         word_runs(c, w, c->rescan[w], arm_pages);
@@ -563,7 +583,9 @@ size_t watch_update(bool full)
         for (size_t i = 0; i < n; i++) {
             struct page_desc *b = young.v[i];
             update_block(b);
-            if (!full && b->state == PS_SMALL && b->kind == KIND_NORMAL)
+            /* Aged objects keep no page armed, and die or are promoted
+             * at the next minor collection: their blocks are not held. */
+            if (!full && b->state == PS_SMALL && b->kind == KIND_NORMAL && !(b->flags & PF_AGED))
                 held += blocks_hold(b);
         }
         for (struct chunk *c = chunk_list(); c; c = c->next) {

@@ -39,11 +39,15 @@ void watch_chunk_removed(struct chunk *c);
  * pages' watch state is recomputed at the next collection. */
 void watch_young_block(struct page_desc *b);
 
+/* The blocks listed young (watch_young_block) since the last collection. */
+size_t watch_young_list(struct page_desc ***v);
+
 /* Take the pages written since the last collection from the backend; the
  * watched ones among them are to be rescanned.  Returns their number. */
 size_t watch_take_dirty(void);
 
-/* Push the marked objects on the pages to rescan, as root ranges. */
+/* Push the marked objects on the pages to rescan (and those aging left
+ * to recheck), as root ranges. */
 void watch_push_dirty(void);
 
 /* After marking: arm every page that holds a marked normal object and is

@@ -1,5 +1,5 @@
 /* gen_held: in generational mode, a young block that a minor collection
- * leaves with both survivors and dead objects is held: nothing of it is
+ * leaves with both promoted survivors and dead objects is held: nothing of it is
  * handed out again until the next full collection (sweeping it would write
  * the pages just armed for its survivors, a write fault each).  Its dead
  * objects are reused after that full collection, and what held blocks keep
@@ -73,8 +73,9 @@ START_TEST(test_held_until_full)
     cogc_collect();   /* marks are the old generation from here */
     struct cogc_stats s0 = tu_stats();
     size_t ndead = make_batch();
-    cogc_collect_minor();
+    cogc_collect_minor();   /* the survivors are aged (gc/aging.c): their pages stay unarmed */
     tu_skip_unless_minor_since(&s0);
+    cogc_collect_minor();   /* promoted */
     check_kept();
     size_t before_full = reused(ndead, 0, N);
     ck_assert_msg(before_full == 0,

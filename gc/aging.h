@@ -1,0 +1,80 @@
+/* Survivor aging for minor collections: a young object is promoted (made
+ * old: marked, its page watched) only when it survives a second minor
+ * collection.  Between the two it is *aged*: marked, so that sweeps keep
+ * it, but its page is not armed for it; the next minor collection clears
+ * its mark first and traces it again like any young object.
+ *
+ * What that next collection must scan besides its roots and the pages
+ * written since the last one: whatever the last one scanned that may hold
+ * the only pointer to an aged object, since its mark is gone.
+ *  - the pages it rescanned (chunk->recheck, set by watch.c), and the
+ *    pages of the objects it promoted (they were traced young, their
+ *    pages were not armed when they stored their pointers);
+ *  - the static roots: roots_minor.c remembers a word that pointed to an
+ *    unmarked object as one no word equals, so its block is pushed again;
+ *  - the finalizer and link entries whose objects it aged: finalize.c
+ *    keeps them listed for the next collection (aging_newly_marked).
+ * Stacks, registers and uncollectable objects are scanned every time.
+ *
+ * Full collections and incremental cycles forget the aging (every live
+ * object is old after them); sending pages out (bookmarks, whose targets
+ * must stay marked) turns it off for good.  Heap lock held, world stopped
+ * unless said otherwise. */
+#ifndef COGC_AGING_H
+#define COGC_AGING_H
+
+#include "chunk.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Minor collections age their survivors (COGC_AGING and generational
+ * mode).  Read by watch.c and roots_minor.c: aged bits may be set. */
+extern bool aging_on;
+/* Some object is aged now (the next minor collection has pages to recheck). */
+extern bool aging_pending;
+/* Aged bits were ever written: a block made from free pages clears them. */
+extern bool aging_used;
+
+void aging_set(bool on);
+
+/* A minor collection, after the written pages were taken and before any
+ * root is pushed: the aged objects lose their marks, and the marks of the
+ * young blocks are remembered. */
+void aging_before_minor(void);
+/* During a minor collection that ages (after its marking): the object v
+ * points into was young when it began and is marked now, so it is to be
+ * aged (unless most of the young generation survived). */
+bool aging_newly_marked(uintptr_t v);
+/* After its marking (and alloc_after_mark): the young objects it marked
+ * become aged, unless most of the young generation survived (then they
+ * are promoted at once: `young` is the bytes allocated since the last
+ * collection).  Returns the bytes aged. */
+uint64_t aging_after_minor(uint64_t young);
+/* A full collection or an incremental cycle's start, marks cleared: every
+ * aged object is forgotten (the blocks are listed young, so a full
+ * collection's watch update recomputes them). */
+void aging_forget(void);
+/* Pages are about to go out: promote every aged object now and age no
+ * more (heap lock held, the world may run: the promoted pages are
+ * rechecked and recomputed at the next collection). */
+void aging_stop(void);
+
+void aging_chunk_removed(struct chunk *c);
+
+/* An object begins at granule `bit` of c (aged ones there may have been freed). */
+static inline void aging_forget_granule(struct chunk *c, size_t bit)
+{
+    if (aging_used)
+        c->aged[bit >> 6] &= ~((uint64_t)1 << (bit & 63));
+}
+
+/* Mark word w of c less its aged objects: the old objects' marks. */
+static inline uint64_t aging_old_marks(const struct chunk *c, size_t w)
+{
+    uint64_t m = atomic_load_explicit(&c->mark[w], memory_order_relaxed);
+    return aging_pending ? m & ~c->aged[w] : m;
+}
+
+#endif
