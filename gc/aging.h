@@ -34,8 +34,7 @@
 extern bool aging_on;
 /* Some object is aged now (the next minor collection has pages to recheck). */
 extern bool aging_pending;
-/* Aged bits were ever written: a block made from free pages clears them. */
-extern bool aging_used;
+
 
 void aging_set(bool on);
 
@@ -62,19 +61,20 @@ void aging_forget(void);
 void aging_stop(void);
 
 void aging_chunk_removed(struct chunk *c);
+/* Block b was listed young (watch.c): room for it at the next minor
+ * collection is made now, while the program runs. */
+void aging_young_added(struct page_desc *b);
+/* Block b (PF_AGED) is going back to the free pages: its aged bits go
+ * (an aged object freed explicitly, a large one found dead). */
+void aging_block_freed(struct page_desc *b);
 
-/* An object begins at granule `bit` of c (aged ones there may have been freed). */
-static inline void aging_forget_granule(struct chunk *c, size_t bit)
-{
-    if (aging_used)
-        c->aged[bit >> 6] &= ~((uint64_t)1 << (bit & 63));
-}
-
-/* Mark word w of c less its aged objects: the old objects' marks. */
-static inline uint64_t aging_old_marks(const struct chunk *c, size_t w)
+/* Mark word w of c (in block b) less its aged objects: the old objects'
+ * marks.  Only listed blocks have aged bits (the bitmap is not read
+ * elsewhere: a first touch costs here even for reading). */
+static inline uint64_t aging_old_marks(const struct chunk *c, const struct page_desc *b, size_t w)
 {
     uint64_t m = atomic_load_explicit(&c->mark[w], memory_order_relaxed);
-    return aging_pending ? m & ~c->aged[w] : m;
+    return aging_pending && (b->flags & PF_AGED) ? m & ~c->aged[w] : m;
 }
 
 #endif

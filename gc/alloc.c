@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include "alloc.h"
-#include "aging.h"
 #include "collect.h"
 #include "heap.h"
 #include "lock.h"
@@ -126,7 +125,6 @@ static void *alloc_large(size_t size, enum kind k)
     struct chunk *c = chunk_of_pd(pd);
     bit_set_atomic(c->alloc, granule_bit(c, (uintptr_t)p));
     bit_clear_atomic(c->mark, granule_bit(c, (uintptr_t)p));   /* sticky marks: see new_block */
-    aging_forget_granule(c, granule_bit(c, (uintptr_t)p));
     watch_young_block(pd);
     /* The address must live in a register or a stack slot of this frame
      * from here until the caller has it.  A collection can start the moment

@@ -1,5 +1,4 @@
 #include "chunk.h"
-#include "aging.h"
 #include "roots.h"
 #include "bookmark.h"
 #include "options.h"
@@ -154,25 +153,9 @@ void chunk_unmap_deferred(void)
 struct chunk *chunk_list(void) { return chunks; }
 size_t chunk_mapped_bytes(void) { return mapped_bytes; }
 
-/* Bits [from, to) of bitmap word w. */
-static uint64_t word_bits(size_t w, size_t from, size_t to)
-{
-    uint64_t m = ~(uint64_t)0;
-    if (w * 64 < from)
-        m &= ~(uint64_t)0 << (from - w * 64);
-    if (to - w * 64 < 64)
-        m &= ((uint64_t)1 << (to - w * 64)) - 1;
-    return m;
-}
-
 void chunk_clear_mark_range(struct chunk *c, uintptr_t a, size_t len)
 {
     size_t bit = granule_bit(c, a), end = bit + (len >> GRANULE_SHIFT);
-    /* An aged object there may have been freed since (aging.c). */
-    if (aging_used)
-        for (size_t w = bit >> 6; w < (end + 63) >> 6; w++)
-            if (c->aged[w])
-                c->aged[w] &= ~word_bits(w, bit, end);
     for (; bit < end && (bit & 63); bit++)
         bit_clear_atomic(c->mark, bit);
     for (; bit + 64 <= end; bit += 64)

@@ -37,7 +37,8 @@ struct page_desc {
     uint32_t nobjs;
     uint32_t recip;         /* see div_by_recip */
     _Atomic uint32_t swept; /* collection epoch in which the block was swept */
-    uint32_t free_since;    /* free run: collection count when it became free */
+    uint32_t free_since;    /* free run: collection count when it became free;
+                             * block head during a minor collection: its item in aging.c */
     struct page_desc *next, *prev;
 };
 

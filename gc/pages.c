@@ -1,4 +1,5 @@
 #include "pages.h"
+#include "aging.h"
 #include "bookmark.h"
 #include "os.h"
 #include "tracking.h"
@@ -102,6 +103,8 @@ void pages_free(struct page_desc *pd, size_t n)
 {
     struct chunk *c = chunk_of_pd(pd);
     size_t i = pd_index(pd);
+    if (pd->flags & PF_AGED)
+        aging_block_freed(pd);
     /* Pages in swap are dropped at once, not read back to be reused. */
     uint8_t flags = 0;
     if (bookmark_pages_freed(c, i, n) && tracking_release((void *)pd_addr(pd), n * PAGE_SIZE) == 0) {

@@ -117,11 +117,16 @@ static struct root_copy *copy_for(uintptr_t lo, uintptr_t hi, bool *fresh)
     return &copies.v[copies.n - 1];
 }
 
-/* What the copy keeps of a word just scanned: see (a)-(c) above.  With
- * survivor aging (aging.h) (a) holds only for an object marked before
- * this collection: a young one may be aged by it, and lose its mark at
- * the next one; so a word that points to an unmarked object is kept as
- * POISON too, and its block pushed again next time. */
+/* A minor collection that ages its survivors is pushing (aging.h): (a)
+ * above holds only for an object marked before it, since a young one may
+ * be aged and lose its mark at the next one.  So then a word that points
+ * to an unmarked object is kept as POISON too, and its block pushed again
+ * next time.  Not in a full collection or a cycle's start, which age
+ * nothing (every block would be pushed at the next minor collection: all
+ * marks are clear while they push). */
+static bool young_unstable;
+
+/* What the copy keeps of a word just scanned: see (a)-(c) above. */
 static inline uintptr_t remembered(uintptr_t v, bool interior)
 {
     if (!chunk_of(v))
@@ -129,7 +134,7 @@ static inline uintptr_t remembered(uintptr_t v, bool interior)
     struct object_ref o;
     if (object_find(v, interior, &o) != OBJ_FOUND)
         return POISON;
-    if (aging_on && !bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)))
+    if (young_unstable && !bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)))
         return POISON;
     return v;
 }
@@ -232,11 +237,13 @@ static void push_one(uintptr_t lo, uintptr_t hi, void *arg)
  * name the freed object). */
 static void push_ranges(bool whole)
 {
+    young_unstable = !whole && aging_on;
     minor_no++;
     pushed_words = total_words = 0;
     bool reclassify = __atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED);
     bool flags[3] = {whole || reclassify, reclassify, option(OPT_INTERIOR) != 0};
     roots_each(push_one, flags);
+    young_unstable = false;
     drop_unseen();
     nnew = 0;
 }

@@ -112,6 +112,8 @@ void watch_young_block(struct page_desc *b)
     b->flags |= PF_YOUNG;
     if (!VEC_PUSH(young, b))
         young_overflow = true;
+    else if (aging_on)
+        aging_young_added(b);
     else if (b->flags & PF_FRESH)
         __atomic_store_n(&fresh_pages, fresh_pages + b->npages, __ATOMIC_RELAXED);
 }
@@ -294,10 +296,10 @@ size_t watch_preclean(void)
 
 /* Any old object's mark bit in granules [from, to) of c (aged ones are
  * not watched: the next minor collection traces them again). */
-static bool any_mark(const struct chunk *c, size_t from, size_t to)
+static bool any_mark(const struct chunk *c, const struct page_desc *b, size_t from, size_t to)
 {
     for (size_t w = from / 64; w * 64 < to; w++)
-        if (aging_old_marks(c, w) & word_mask(w, from, to))
+        if (aging_old_marks(c, b, w) & word_mask(w, from, to))
             return true;
     return false;
 }
@@ -314,7 +316,7 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
         return;
     uintptr_t base = pd_addr(b);
     if (b->state == PS_LARGE) {
-        if (any_mark(c, granule_bit(c, base), granule_bit(c, base) + 1))
+        if (any_mark(c, b, granule_bit(c, base), granule_bit(c, base) + 1))
             for (size_t i = first; i < first + b->npages; i++)
                 page_set(want, i);
         return;
@@ -326,7 +328,7 @@ static void block_want(struct chunk *c, struct page_desc *b, uint64_t *want)
         size_t from = ps >= g0 + reach ? ps - reach : g0;
         if (pe > end)
             pe = end;
-        if (from < pe && any_mark(c, from, pe))
+        if (from < pe && any_mark(c, b, from, pe))
             page_set(want, i);
     }
 }
@@ -530,7 +532,7 @@ static bool settle_if_unmarked(struct page_desc *b)
     for (size_t w = first / 64; w * 64 < first + b->npages; w++)
         if (c->watch[w] & word_mask(w, first, first + b->npages))
             return false;
-    if (any_mark(c, g0, g0 + (size_t)b->npages * GRANULES_PER_PAGE))
+    if (any_mark(c, b, g0, g0 + (size_t)b->npages * GRANULES_PER_PAGE))
         return false;
     b->flags &= ~(PF_YOUNG | PF_FRESH);
     return true;

@@ -250,6 +250,46 @@ static void count_final(void *obj, void *data)
     finalized++;
 }
 
+static TU_NOINLINE void linked_large(int i, size_t bytes, uintptr_t tag)
+{
+    struct node *n = cogc_malloc(bytes);
+    ck_assert_ptr_nonnull(n);
+    n->tag = MAGIC | tag;
+    n->other = node(tag + 1);   /* the only pointer to it */
+    g_root[i] = n;
+    ck_assert_int_eq(cogc_register_disappearing_link(&g_link[i], n), 0);
+    g_link[i] = (void *)~(uintptr_t)n;
+}
+
+/* Large objects age too: one that lives is traced again (what it alone
+ * points to stays), one that died is freed by the second minor
+ * collection, whether it shares a chunk or has one of its own. */
+START_TEST(test_large_objects)
+{
+    struct cogc_stats s0 = start();
+    linked_large(32, 64 << 10, 60);
+    linked_large(40, 64 << 10, 62);
+    linked_large(48, 6 << 20, 64);   /* a chunk of its own */
+    for (int k = 0; k < 8; k++)
+        garbage();   /* most of the young generation dead: aged, not promoted */
+    tu_minor();
+    check(g_root[32]->other, 61);
+    g_root[40] = g_root[48] = NULL;
+    garbage();
+    tu_minor();
+    garbage();
+    tu_minor();
+    no_full_since(&s0);
+    check(g_root[32], 60);
+    check(g_root[32]->other, 61);
+    ck_assert_msg(g_link[40] == NULL && g_link[48] == NULL,
+                  "large objects that survived one minor collection and died are still there");
+    settle();
+    check(g_root[32]->other, 61);
+    g_root[32] = NULL;
+}
+END_TEST
+
 static TU_NOINLINE void finalizable(int i, uintptr_t tag)
 {
     g_root[i] = node(tag);
@@ -290,6 +330,7 @@ int main(void)
     tcase_add_test(tc, test_reached_through_object_promoted);
     tcase_add_test(tc, test_reached_through_unchanged_static_root);
     tcase_add_test(tc, test_finalized_at_second_minor);
+    tcase_add_test(tc, test_large_objects);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
