@@ -304,13 +304,9 @@ void aging_stop(void)
 
 void aging_chunk_removed(struct chunk *c)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < listed.n; i++)
-        if (chunk_of_pd(listed.v[i]) != c)
-            listed.v[k++] = listed.v[i];
-    listed.n = k;
+    listed.n = pds_without_chunk(listed.v, listed.n, c);
     /* During a minor collection (a dead large object's own chunk). */
-    k = 0;
+    size_t k = 0;
     size_t listed_before = 0;
     for (size_t i = 0; i < work.n; i++) {
         if (chunk_of_pd(work.v[i].b) == c)

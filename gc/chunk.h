@@ -118,6 +118,16 @@ static inline struct chunk *chunk_of_pd(const struct page_desc *pd)
 static inline size_t pd_index(const struct page_desc *pd) { return (size_t)(pd - chunk_of_pd(pd)->pd); }
 static inline uintptr_t pd_addr(const struct page_desc *pd) { return page_addr(chunk_of_pd(pd), pd_index(pd)); }
 
+/* Drop the blocks of chunk c from the list v[0..n); returns the new n. */
+static inline size_t pds_without_chunk(struct page_desc **v, size_t n, const struct chunk *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (chunk_of_pd(v[i]) != c)
+            v[k++] = v[i];
+    return k;
+}
+
 /* ---- bitmaps, indexed by granule (mark, alloc) or page (black) ---- */
 static inline size_t granule_bit(const struct chunk *c, uintptr_t a) { return (a - chunk_base(c)) >> GRANULE_SHIFT; }
 

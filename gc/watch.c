@@ -95,11 +95,7 @@ void watch_chunk_removed(struct chunk *c)
 {
     if (!enabled)
         return;
-    size_t k = 0;
-    for (size_t i = 0; i < young.n; i++)
-        if (chunk_of_pd(young.v[i]) != c)
-            young.v[k++] = young.v[i];
-    young.n = k;
+    young.n = pds_without_chunk(young.v, young.n, c);
     settle_from = 0;
     aging_chunk_removed(c);
     tracking_unwatch_range(area_lo(c), area_len(c));

@@ -145,6 +145,28 @@ static TU_NOINLINE void check_chain(int i, uintptr_t tag0, int n)
         check(p, tag0 + (uintptr_t)k);
 }
 
+/* From old holder i (tag `tag`): a node stored in it before a minor
+ * collection (which rescans the holder's page and ages the node), then a
+ * node stored only in that aged one (its page not armed), then a minor
+ * collection that clears the first node's mark and must reach it again
+ * through the holder, which nothing wrote since. */
+static void chain_over_minors(int i, uintptr_t tag, const struct cogc_stats *s0)
+{
+    append(i, 0, tag + 1);
+    garbage();
+    tu_minor();
+    append(i, 1, tag + 2);
+    garbage();
+    tu_minor();
+    garbage();
+    tu_minor();
+    no_full_since(s0);
+    check_chain(i, tag, 3);
+    settle();
+    check_chain(i, tag, 3);
+    g_holder[i] = NULL;
+}
+
 /* An old object's page written before the first minor collection (so
  * rescanned by it) holds the only pointer to an aged object, which the
  * program then writes (its page is not armed).  The second minor
@@ -155,19 +177,7 @@ START_TEST(test_reached_through_page_rescanned_before)
     make_holder(0, 10);
     tu_full();   /* old */
     struct cogc_stats s0 = tu_stats();
-    append(0, 0, 11);
-    garbage();
-    tu_minor();   /* rescans the holder's page, ages 11 */
-    append(0, 1, 12);   /* the only pointer to 12, in an aged object */
-    garbage();
-    tu_minor();   /* 11 loses its mark: reached again through the holder */
-    garbage();
-    tu_minor();
-    no_full_since(&s0);
-    check_chain(0, 10, 3);
-    settle();
-    check_chain(0, 10, 3);
-    g_holder[0] = NULL;
+    chain_over_minors(0, 10, &s0);
 }
 END_TEST
 
@@ -190,19 +200,7 @@ START_TEST(test_reached_through_page_rescanned_in_young_block)
     tu_full();
     struct cogc_stats s0 = tu_stats();
     reuse_holder_block();
-    append(16, 0, 51);
-    garbage();
-    tu_minor();
-    append(16, 1, 52);
-    garbage();
-    tu_minor();
-    garbage();
-    tu_minor();
-    no_full_since(&s0);
-    check_chain(16, 50, 3);
-    settle();
-    check_chain(16, 50, 3);
-    g_holder[16] = NULL;
+    chain_over_minors(16, 50, &s0);
 }
 END_TEST
 
