@@ -214,6 +214,10 @@ uint64_t aging_after_minor(uint64_t young)
 {
     uint64_t bytes = 0;
     in_minor = false;
+    /* The fresh survivors' bytes first, the aged bits written after:
+     * when they are promoted at once, writing them would only have
+     * touched the aged bitmap (Guile gcbench's first minor collection,
+     * 8 MB surviving: 0.3-0.45 ms). */
     for (size_t i = 0; i < work.n; i++) {
         struct work_item *it = &work.v[i];
         struct page_desc *b = it->b;
@@ -221,24 +225,34 @@ uint64_t aging_after_minor(uint64_t young)
             continue;   /* freed (a large object found dead): pages_free cleared it */
         b->flags &= (uint8_t)~PF_AGED;
         struct chunk *c = chunk_of_pd(b);
+        for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++)
+            bytes += block_bytes(b, atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k));
+    }
+    /* Most of the young generation survived: the program is building
+     * what it keeps (a long-lived structure), and aging would only trace
+     * it twice.  Promoted at once. */
+    bool promote_all = bytes > young / 2;
+    for (size_t i = 0; i < work.n; i++) {
+        struct work_item *it = &work.v[i];
+        struct page_desc *b = it->b;
+        if (!is_block(b))
+            continue;
+        if (promote_all) {
+            if (it->aged)
+                clear_aged(b);
+            continue;
+        }
+        struct chunk *c = chunk_of_pd(b);
         for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++) {
             uint64_t fresh = atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k);
             if (it->aged || fresh) {
                 c->aged[w] = fresh;
                 it->aged = true;
             }
-            bytes += block_bytes(b, fresh);
         }
     }
-    /* Most of the young generation survived: the program is building
-     * what it keeps (a long-lived structure), and aging would only trace
-     * it twice.  Promoted at once. */
-    if (bytes > young / 2) {
-        for (size_t i = 0; i < work.n; i++)
-            if (work.v[i].aged && is_block(work.v[i].b))
-                clear_aged(work.v[i].b);
+    if (promote_all)
         bytes = 0;
-    }
     for (size_t i = 0; bytes && i < work.n; i++) {
         struct page_desc *b = work.v[i].b;
         if (!is_block(b) || !work.v[i].aged)
