@@ -106,12 +106,14 @@ void watch_young_block(struct page_desc *b)
     if (!enabled || (b->flags & PF_YOUNG))
         return;
     b->flags |= PF_YOUNG;
-    if (!VEC_PUSH(young, b))
+    if (!VEC_PUSH(young, b)) {
         young_overflow = true;
-    else if (aging_on)
-        aging_young_added(b);
-    else if (b->flags & PF_FRESH)
+        return;
+    }
+    if (b->flags & PF_FRESH)
         __atomic_store_n(&fresh_pages, fresh_pages + b->npages, __ATOMIC_RELAXED);
+    if (aging_on)
+        aging_young_added(b);
 }
 
 size_t watch_young_list(struct page_desc ***v)
