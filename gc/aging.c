@@ -92,20 +92,22 @@ static void promote(struct page_desc *b)
  * now: vec_reserve maps fresh pages, whose first touch in a pause was
  * most of the first minor pause after Guile's first cycle (0.5 ms for
  * the snapshot of a young generation that had taken the whole heap). */
-static void reserve_touched(void **v, size_t *cap, size_t want, size_t elem)
+static bool reserve_touched(void **v, size_t *cap, size_t want, size_t elem)
 {
     while (*cap < want) {
         size_t old = *cap;
         if (!vec_reserve(v, old, cap, elem))
-            return;   /* the pause grows it, or ages fewer blocks */
+            return false;
         memset((char *)*v + old * elem, 0, (*cap - old) * elem);
     }
+    return true;
 }
 
 void aging_young_added(struct page_desc *b)
 {
     want_items++;
     want_words += nwords(b);
+    /* Failing here, the pause grows them, or ages fewer blocks. */
     reserve_touched((void **)&work.v, &work.cap, want_items, sizeof *work.v);
     reserve_touched((void **)&snap.v, &snap.cap, want_words, sizeof *snap.v);
 }
@@ -114,15 +116,6 @@ void aging_block_freed(struct page_desc *b)
 {
     if (is_block(b))
         clear_aged(b);
-}
-
-static bool add_work(struct page_desc *b, bool aged)
-{
-    if (!VEC_PUSH(work, ((struct work_item){b, NO_SNAP, aged})))
-        return false;
-    b->flags |= PF_AGED;
-    b->free_since = (uint32_t)(work.n - 1);
-    return true;
 }
 
 /* The marks of item it's block before this collection, into snap; an
@@ -138,9 +131,8 @@ static bool take_snapshot(struct work_item *it)
         if (!any)
             return true;   /* nothing marked: NO_SNAP */
     }
-    while (snap.n + n > snap.cap)   /* vec_reserve doubles once per call */
-        if (!vec_reserve((void **)&snap.v, snap.cap, &snap.cap, sizeof *snap.v))
-            return false;
+    if (!reserve_touched((void **)&snap.v, &snap.cap, snap.n + n, sizeof *snap.v))
+        return false;
     it->snap_at = snap.n;
     for (size_t w = w0; w < w0 + n; w++) {
         uint64_t m = atomic_load_explicit(&c->mark[w], memory_order_relaxed);
@@ -149,6 +141,24 @@ static bool take_snapshot(struct work_item *it)
         if (a)
             atomic_store_explicit(&c->mark[w], m & ~a, memory_order_relaxed);
     }
+    return true;
+}
+
+/* Block b into the work of this collection, its snapshot taken; false
+ * (b without PF_AGED) when there is no room. */
+static bool add_work(struct page_desc *b, bool aged)
+{
+    if (!VEC_PUSH(work, ((struct work_item){b, NO_SNAP, aged}))) {
+        b->flags &= (uint8_t)~PF_AGED;
+        return false;
+    }
+    if (!take_snapshot(&work.v[work.n - 1])) {
+        work.n--;
+        b->flags &= (uint8_t)~PF_AGED;
+        return false;
+    }
+    b->flags |= PF_AGED;
+    b->free_since = (uint32_t)(work.n - 1);
     return true;
 }
 
@@ -170,12 +180,8 @@ void aging_before_minor(void)
         struct page_desc *b = listed.v[i];
         if (!is_block(b) || !(b->flags & PF_AGED))
             continue;
-        if (!add_work(b, true) || !take_snapshot(&work.v[work.n - 1])) {
-            if (work.n && work.v[work.n - 1].b == b)
-                work.n--;
-            b->flags &= (uint8_t)~PF_AGED;
+        if (!add_work(b, true))
             promote(b);   /* no room to look at it: its objects old from now */
-        }
     }
     was_listed = work.n;
     listed.n = 0;
@@ -185,14 +191,8 @@ void aging_before_minor(void)
         struct page_desc *b = young[i];
         if (!is_block(b) || (b->flags & PF_AGED) || b->kind == KIND_UNCOLLECTABLE)
             continue;
-        /* No room: the rest are promoted, as without aging. */
         if (!add_work(b, false))
-            break;
-        if (!take_snapshot(&work.v[work.n - 1])) {
-            work.n--;
-            b->flags &= (uint8_t)~PF_AGED;
-            break;
-        }
+            break;   /* no room: the rest are promoted, as without aging */
     }
     for (size_t i = 0; i < was_listed; i++)
         watch_young_block(work.v[i].b);   /* its promoted objects' pages become watched */
@@ -228,47 +228,36 @@ uint64_t aging_after_minor(uint64_t young)
         for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++)
             bytes += block_bytes(b, atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k));
     }
-    /* Most of the young generation survived: the program is building
-     * what it keeps (a long-lived structure), and aging would only trace
-     * it twice.  Promoted at once. */
-    bool promote_all = bytes > young / 2;
+    /* Nothing to age; or most of the young generation survived: the
+     * program is building what it keeps (a long-lived structure), and
+     * aging would only trace it twice, so it is promoted at once. */
+    bool none_aged = !bytes || bytes > young / 2;
+    if (none_aged)
+        bytes = 0;
     for (size_t i = 0; i < work.n; i++) {
         struct work_item *it = &work.v[i];
         struct page_desc *b = it->b;
         if (!is_block(b))
             continue;
-        if (promote_all) {
+        if (none_aged) {
             if (it->aged)
                 clear_aged(b);
             continue;
         }
         struct chunk *c = chunk_of_pd(b);
+        uint64_t mine = 0;
         for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++) {
             uint64_t fresh = atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k);
-            if (it->aged || fresh) {
+            if (it->aged || fresh)
                 c->aged[w] = fresh;
-                it->aged = true;
-            }
+            mine += block_bytes(b, fresh);
         }
-    }
-    if (promote_all)
-        bytes = 0;
-    for (size_t i = 0; bytes && i < work.n; i++) {
-        struct page_desc *b = work.v[i].b;
-        if (!is_block(b) || !work.v[i].aged)
-            continue;
         /* What it promoted was traced young: its pages were not armed
          * when its pointers were stored, and the next collection clears
          * the marks of what they may point to. */
         if (i < was_listed)
             recheck_block(b);
-        const uint64_t *a = &chunk_of_pd(b)->aged[first_word(b)];
-        uint64_t mine = 0, any = 0;
-        for (size_t w = 0; w < nwords(b); w++) {
-            mine += block_bytes(b, a[w]);
-            any |= a[w];
-        }
-        if (!any)
+        if (!mine)
             continue;
         if (VEC_PUSH(listed, b)) {
             b->flags |= PF_AGED;

@@ -35,7 +35,6 @@ extern bool aging_on;
 /* Some object is aged now (the next minor collection has pages to recheck). */
 extern bool aging_pending;
 
-
 void aging_set(bool on);
 
 /* A minor collection, after the written pages were taken and before any

@@ -42,7 +42,6 @@ static bool need_full = true;   /* marks are not (yet) the old generation */
 static uint64_t full_live;      /* bytes live after the last full collection */
 static uint64_t promoted;       /* bytes marked by minor collections since then */
 static uint64_t held_back;      /* bytes of unmarked objects the last minor one held back */
-static uint64_t aged;           /* bytes the last minor collection aged, not promoted */
 
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
@@ -342,7 +341,7 @@ static void finish_bookkeeping(struct gc_record *rec)
         adapt_nursery(rec->mark_ns, rec->marked);
         /* The objects of held blocks wait for a full collection too;
          * aged ones wait for the next minor one. */
-        promoted += rec->live - aged + held_back;
+        promoted += rec->live - rec->aged + held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
         full_live = rec->live;
@@ -421,7 +420,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
         collect_inspect_fn();
     else
         alloc_after_mark(!minor);
-    rec->aged = aged = minor ? aging_after_minor(since_last) : 0;
+    rec->aged = minor ? aging_after_minor(since_last) : 0;
     held_back = watch_update(!minor);
     tracking_at_collection();
 
