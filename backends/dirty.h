@@ -75,6 +75,11 @@ struct dirty_caps {
     enum dirty_syscall_write syscall_write;
     /* The backend installs a SIGSEGV handler (mprotect). */
     bool uses_sigsegv;
+    /* A write to an armed page is handled by our code, a signal handler or
+     * the fault thread: tens of microseconds (mprotect, uffd).  false: the
+     * kernel takes it (uffd-async) or there is no fault (soft-dirty, gcdev,
+     * none), so arming a page nobody needs watched costs little. */
+    bool user_write_faults;
     /* A disarmed page (disarm_range, or never armed since track) that is
      * written is still reported by collect and take (uffd-async: an
      * unprotected page reads as written; soft-dirty, none).  false: only

@@ -389,7 +389,7 @@ struct dirty_backend dirty_backend_mprotect = {
     .name = "mprotect",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = SIZE_MAX,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_EFAULT,
-             .uses_sigsegv = true, .fork_child_all_dirty = false},
+             .uses_sigsegv = true, .user_write_faults = true, .fork_child_all_dirty = false},
     .probe = mp_probe,
     .init = mp_init,
     .map = mp_map,

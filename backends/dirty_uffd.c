@@ -372,7 +372,7 @@ struct dirty_backend dirty_backend_uffd = {
     .name = "uffd",
     .caps = {.complete = true, .precise = true, .granule = 4096, .max_run = 4096,
              .atomic_collect = true, .process_wide = false, .syscall_write = DIRTY_SYSCALL_SEEN,
-             .uses_sigsegv = false, .fork_child_all_dirty = true},
+             .uses_sigsegv = false, .user_write_faults = true, .fork_child_all_dirty = true},
     .probe = uf_probe,
     .init = uf_init,
     .map = dirty_map_aligned,

@@ -186,6 +186,7 @@ static bool arm_all_pending;
 bool tracking_can_watch(void) { return backend && !verify; }
 bool tracking_precise(void) { return backend && backend->caps.precise; }
 bool tracking_backend_uses_sigsegv(void) { return backend && backend->caps.uses_sigsegv; }
+bool tracking_user_write_faults(void) { return !backend || backend->caps.user_write_faults; }
 
 int tracking_prepare_syscall_write(void *p, size_t len)
 {

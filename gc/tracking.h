@@ -36,6 +36,8 @@ bool tracking_can_watch(void);
 /* The backend reports only written pages (caps.precise). */
 bool tracking_precise(void);
 bool tracking_backend_uses_sigsegv(void);
+/* A write to an armed page runs our code (dirty.h: user_write_faults). */
+bool tracking_user_write_faults(void);
 int tracking_prepare_syscall_write(void *p, size_t len);
 int tracking_watch_range(uintptr_t lo, size_t len);
 void tracking_unwatch_range(uintptr_t lo, size_t len);
