@@ -344,7 +344,12 @@ static void finish_bookkeeping(struct gc_record *rec)
          * see) stays with minor collections. */
         if (rec->marked > young / 2 && full_live < 2 * rec->marked)
             need_full = true;
-        adapt_nursery(rec->mark_ns, rec->marked);
+        /* Sized by the minor collections that follow: not by one after
+         * which a full one comes (GCBench depth 16's stretch tree shrank
+         * it, and the full collection came early, before the long-lived
+         * tree was built, and a second one after it). */
+        else
+            adapt_nursery(rec->mark_ns, rec->marked);
         /* The objects of held blocks wait for a full collection too;
          * aged ones wait for the next minor one. */
         promoted += rec->live - rec->aged + held_back;
