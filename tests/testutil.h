@@ -604,4 +604,16 @@ static TU_UNUSED int tu_run_suite(Suite *s)
     return failed != 0;
 }
 
+/* The tests, one test case of a suite `name`, run: TU_RUN_TESTS("x", a, b). */
+static TU_UNUSED int tu_run_tests(const char *name, const TTest *const *tests)
+{
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create("core");
+    for (; *tests; tests++)
+        tcase_add_test(tc, *tests);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
+#define TU_RUN_TESTS(name, ...) tu_run_tests(name, (const TTest *const[]){__VA_ARGS__, NULL})
+
 #endif /* COGC_TESTUTIL_H */

@@ -202,10 +202,5 @@ int main(void)
         printf("SKIP: the %s backend arms only the whole heap\n", tracking_backend_name());
         return 77;
     }
-    Suite *s = suite_create("arm_ranges");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, joined_across_pointer_free_pages);
-    tcase_add_test(tc, short_run_widened_over_watched_pages);
-    suite_add_tcase(s, tc);
-    return tu_run_suite(s);
+    return TU_RUN_TESTS("arm_ranges", joined_across_pointer_free_pages, short_run_widened_over_watched_pages);
 }

@@ -182,10 +182,5 @@ int main(void)
         printf("SKIP: incremental collection is off (COGC_INCREMENTAL=1 not set, or the backend cannot watch)\n");
         return 77;
     }
-    Suite *s = suite_create("settle_arming");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, settle_keeps_pending_write);
-    tcase_add_test(tc, failed_arm_keeps_pending_write);
-    suite_add_tcase(s, tc);
-    return tu_run_suite(s);
+    return TU_RUN_TESTS("settle_arming", settle_keeps_pending_write, failed_arm_keeps_pending_write);
 }
