@@ -81,9 +81,7 @@ static COGC_SCANS_FOREIGN_MEMORY bool victim_free(uintptr_t obj)
  * the normal kind only. */
 static void scan_victim(struct chunk *c, size_t i)
 {
-    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
-    if (pd->state == PS_CONT)
-        pd = &c->pd[pd->head];
+    struct page_desc *pd = page_block(c, i);
     uintptr_t pa = page_addr(c, i), pe = pa + PAGE_SIZE;
     if (pd->state == PS_LARGE) {
         scan_words(pa, pe);

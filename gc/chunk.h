@@ -118,6 +118,15 @@ static inline struct chunk *chunk_of_pd(const struct page_desc *pd)
 static inline size_t pd_index(const struct page_desc *pd) { return (size_t)(pd - chunk_of_pd(pd)->pd); }
 static inline uintptr_t pd_addr(const struct page_desc *pd) { return page_addr(chunk_of_pd(pd), pd_index(pd)); }
 
+/* The descriptor of the block or free run page i of c belongs to (its
+ * head; a single chunk's object for every page), read without the acquire
+ * a concurrent marker needs (object_find). */
+static inline struct page_desc *page_block(struct chunk *c, size_t i)
+{
+    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
+    return pd->state == PS_CONT ? &c->pd[pd->head] : pd;
+}
+
 /* Drop the blocks of chunk c from the list v[0..n); returns the new n. */
 static inline size_t pds_without_chunk(struct page_desc **v, size_t n, const struct chunk *c)
 {

@@ -341,9 +341,7 @@ static COGC_SCANS_FOREIGN_MEMORY void scan(struct marker *m, uintptr_t lo, uintp
 static void mark_bookmarked(void *ctx, struct chunk *t, size_t j)
 {
     struct marker *m = ctx;
-    struct page_desc *pd = t->single ? &t->pd[t->first] : &t->pd[j];
-    if (pd->state == PS_CONT)
-        pd = &t->pd[pd->head];
+    struct page_desc *pd = page_block(t, j);
     uintptr_t pa = page_addr(t, j), pe = pa + PAGE_SIZE;
     bool out = pd->state == PS_SMALL && bookmark_page_is_out(t, j), any = false;
     uintptr_t base = pd_addr(pd);

@@ -209,9 +209,7 @@ static bool marked(const struct chunk *c, uintptr_t obj)
  * object on page i, adjacent parts merged into one root range. */
 static void push_page(struct chunk *c, size_t i, uintptr_t *lo, uintptr_t *hi)
 {
-    struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
-    if (pd->state == PS_CONT)
-        pd = &c->pd[pd->head];
+    struct page_desc *pd = page_block(c, i);
     if ((pd->state != PS_SMALL && pd->state != PS_LARGE) || pd->kind != KIND_NORMAL)
         return;
     uintptr_t pa = page_addr(c, i), pe = pa + PAGE_SIZE, base = pd_addr(pd);
@@ -364,19 +362,17 @@ static struct page_run to_arm, to_disarm;
  * a page of them it writes.  Guile's heap interleaves them with the
  * others: its first minor collection armed 180 pages in 26 ranges split by
  * one to three pages of strings and numbers. */
-static bool bridgeable(const struct chunk *c, size_t i)
+static bool bridgeable(struct chunk *c, size_t i)
 {
     if (page_bit(c->watch, i))
         return true;
     if (!bridge_atomic)
         return false;
-    const struct page_desc *pd = &c->pd[i];
-    if (pd->state == PS_CONT)
-        pd = &c->pd[pd->head];
+    const struct page_desc *pd = page_block(c, i);
     return (pd->state == PS_SMALL || pd->state == PS_LARGE) && pd->kind == KIND_ATOMIC;
 }
 
-static bool all_bridgeable(const struct chunk *c, size_t from, size_t to)
+static bool all_bridgeable(struct chunk *c, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
         if (!bridgeable(c, i))
