@@ -27,6 +27,7 @@ struct work_item {
     struct page_desc *b;
     size_t snap_at;
     bool aged;
+    uint64_t fresh;   /* after marking: bytes of its objects first marked now */
 };
 static struct {
     struct work_item *v;
@@ -153,7 +154,7 @@ static bool take_snapshot(struct work_item *it)
  * (b without PF_AGED) when there is no room. */
 static bool add_work(struct page_desc *b, bool aged)
 {
-    if (!VEC_PUSH(work, ((struct work_item){b, NO_SNAP, aged}))) {
+    if (!VEC_PUSH(work, ((struct work_item){.b = b, .snap_at = NO_SNAP, .aged = aged}))) {
         b->flags &= (uint8_t)~PF_AGED;
         return false;
     }
@@ -230,8 +231,10 @@ uint64_t aging_after_minor(uint64_t young)
             continue;   /* freed (a large object found dead): pages_free cleared it */
         b->flags &= (uint8_t)~PF_AGED;
         struct chunk *c = chunk_of_pd(b);
+        it->fresh = 0;
         for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++)
-            bytes += block_bytes(b, atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k));
+            it->fresh += block_bytes(b, atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k));
+        bytes += it->fresh;
     }
     /* Nothing to age; or most of the young generation survived: the
      * program is building what it keeps (a long-lived structure), and
@@ -249,26 +252,27 @@ uint64_t aging_after_minor(uint64_t young)
                 clear_aged(b);
             continue;
         }
+        /* A young block with no fresh survivor: no aged word to write. */
+        if (!it->aged && !it->fresh)
+            continue;
         struct chunk *c = chunk_of_pd(b);
-        uint64_t mine = 0;
         for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++) {
             uint64_t fresh = atomic_load_explicit(&c->mark[w], memory_order_relaxed) & ~snap_word(it, k);
             if (it->aged || fresh)
                 c->aged[w] = fresh;
-            mine += block_bytes(b, fresh);
         }
         /* What it promoted was traced young: its pages were not armed
          * when its pointers were stored, and the next collection clears
          * the marks of what they may point to. */
         if (i < was_listed)
             recheck_block(b);
-        if (!mine)
+        if (!it->fresh)
             continue;
         if (VEC_PUSH(listed, b)) {
             b->flags |= PF_AGED;
         } else {
             promote(b);   /* no room to list it */
-            bytes -= mine;
+            bytes -= it->fresh;
         }
     }
     work.n = 0;
