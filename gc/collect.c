@@ -341,13 +341,13 @@ static void finish_bookkeeping(struct gc_record *rec)
          * A full collection then costs about what three minor ones do:
          * the next one is full.  A large old generation (depth 22's
          * long-lived tree, built in minor collections that keep all they
-         * see) stays with minor collections. */
-        if (rec->marked > young / 2 && full_live < 2 * rec->marked)
-            need_full = true;
-        /* Sized by the minor collections that follow: not by one after
+         * see) stays with minor collections.  The young generation is
+         * sized by the minor collections that follow, not by one after
          * which a full one comes (GCBench depth 16's stretch tree shrank
          * it, and the full collection came early, before the long-lived
          * tree was built, and a second one after it). */
+        if (rec->marked > young / 2 && full_live < 2 * rec->marked)
+            need_full = true;
         else
             adapt_nursery(rec->mark_ns, rec->marked);
         /* The objects of held blocks wait for a full collection too;
