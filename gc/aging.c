@@ -40,6 +40,7 @@ static struct {
 static size_t was_listed;   /* work.v[0..was_listed): listed before this collection */
 static size_t want_items, want_words;   /* blocks listed or young, and their mark words */
 static bool in_minor;       /* between aging_before_minor and aging_after_minor */
+static bool age_none;       /* this minor collection ages nothing (aging_revived_lost) */
 
 void aging_set(bool on) { aging_on = on && !stopped; }
 
@@ -203,8 +204,17 @@ void aging_before_minor(void)
     for (size_t i = 0; i < was_listed; i++)
         watch_young_block(work.v[i].b);   /* its promoted objects' pages become watched */
     aging_pending = false;
+    age_none = false;
     in_minor = true;
 }
+
+void aging_revived(struct page_desc *b)
+{
+    if (aging_on && is_block(b))
+        recheck_block(b);
+}
+
+void aging_revived_lost(void) { age_none = true; }
 
 bool aging_newly_marked(uintptr_t v)
 {
@@ -239,7 +249,7 @@ uint64_t aging_after_minor(uint64_t young)
     /* Nothing to age; or most of the young generation survived: the
      * program is building what it keeps (a long-lived structure), and
      * aging would only trace it twice, so it is promoted at once. */
-    bool none_aged = !bytes || bytes > young / 2;
+    bool none_aged = !bytes || bytes > young / 2 || age_none;
     if (none_aged)
         bytes = 0;
     for (size_t i = 0; i < work.n; i++) {

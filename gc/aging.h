@@ -45,6 +45,13 @@ void aging_before_minor(void);
  * points into was young when it began and is marked now, so it is to be
  * aged (unless most of the young generation survived). */
 bool aging_newly_marked(uintptr_t v);
+/* After its marking: b is a block outside the young generation in which
+ * it marked objects (mark_track_revived).  They were traced as young
+ * ones, their page not armed: what they point to may be aged now, so the
+ * next minor collection rescans them. */
+void aging_revived(struct page_desc *b);
+/* Some such block is not known: this collection ages nothing. */
+void aging_revived_lost(void);
 /* After its marking (and alloc_after_mark): the young objects it marked
  * become aged, unless most of the young generation survived (then they
  * are promoted at once: `young` is the bytes allocated since the last

@@ -409,6 +409,8 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin();
+    if (minor)
+        mark_track_revived();
     push_static_roots(minor);
     threads_push_roots((uintptr_t)&regs, true);
     alloc_mark_heap_roots(true);
@@ -421,6 +423,8 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     rec->live = mark_run(markers_for(expect));
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live, minor);
+    if (minor)
+        watch_note_revived();
     /* Finalization marks too (what finalizable objects reach, links'
      * targets): the young generation is sized by all of it (Guile marks
      * most of its survivors through its VM stacks there). */

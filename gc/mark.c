@@ -54,6 +54,11 @@ struct marker {
     unsigned id;
     bool overflowed;
     bool defer_fresh;           /* concurrent phase: objects of fresh blocks are deferred */
+    bool revived_lost;          /* a push to `revived` failed */
+    struct {
+        struct page_desc **v;
+        size_t n, cap;
+    } revived;                  /* see mark_track_revived */
     int64_t out[MAX_MARKERS];   /* packet being filled for each owner, or -1 */
     volatile AO_t inbox;        /* packets of objects this marker must mark */
 } __attribute__((aligned(64)));
@@ -68,6 +73,7 @@ static volatile AO_t pool_used, full_head, empty_head;
 static volatile AO_t idle, activity, done;
 
 static int interior;
+static bool track_revived;
 
 /* Root ranges of this phase, kept to be rescanned after an overflow. */
 static struct {
@@ -263,6 +269,17 @@ static inline void mark_via_owner(struct marker *m, struct chunk *c, uintptr_t o
     send(m, owner, obj, size, scanned);
 }
 
+/* Block pd holds an object about to be marked outside the young
+ * generation in a minor collection (mark_track_revived).  Consecutive
+ * repeats are dropped; the rest are harmless. */
+static COLD void note_revived(struct marker *m, struct page_desc *pd)
+{
+    if (m->revived.n && m->revived.v[m->revived.n - 1] == pd)
+        return;
+    if (!VEC_PUSH(m->revived, pd))
+        m->revived_lost = true;
+}
+
 /* The conservative test.  v may come from anywhere; this reads only the
  * collector's metadata, but is annotated like scan() so it can be inlined
  * into it under a sanitizer too.  always_inline: scan_vg() uses it as well,
@@ -297,6 +314,8 @@ static inline __attribute__((always_inline)) COGC_SCANS_FOREIGN_MEMORY void mark
             m->live += size;
         return;
     }
+    if (unlikely(track_revived) && scanned && !(pd->flags & PF_YOUNG) && !bit_test(c->mark, granule_bit(c, obj)))
+        note_revived(m, pd);
     mark_via_owner(m, c, obj, size, scanned);
 }
 
@@ -587,7 +606,10 @@ void mark_begin(void)
         markers[i].live = 0;
         markers[i].black = 0;
         markers[i].overflowed = false;
+        markers[i].revived.n = 0;
+        markers[i].revived_lost = false;
     }
+    track_revived = false;
     roots_log.n = 0;
     overflows = 0;
     blacklisted = 0;
@@ -721,6 +743,20 @@ uint64_t mark_run(unsigned n)
 }
 
 unsigned mark_overflows(void) { return overflows; }
+
+void mark_track_revived(void) { track_revived = true; }
+
+bool mark_revived_blocks(void (*fn)(struct page_desc *))
+{
+    bool complete = true;
+    for (unsigned i = 0; i < MAX_MARKERS; i++) {
+        for (size_t k = 0; k < markers[i].revived.n; k++)
+            fn(markers[i].revived.v[k]);
+        complete &= !markers[i].revived_lost;
+    }
+    track_revived = false;
+    return complete;
+}
 
 const struct verify_root *mark_roots(size_t *n)
 {

@@ -22,6 +22,16 @@ void mark_push_root_object(uintptr_t obj, size_t size);
 void mark_root_unscanned(uintptr_t obj, size_t size);
 /* Set obj's mark bit without scanning it (free-listed objects). */
 void mark_set(uintptr_t obj);
+/* A minor collection (after mark_begin): note the blocks outside the
+ * young generation (not PF_YOUNG) in which marking finds an unmarked
+ * object with pointers.  Such an object is garbage that a conservative
+ * word revived (a stale stack slot), or a free one: every live object
+ * is marked or young between collections. */
+void mark_track_revived(void);
+/* After the marking: fn on each such block (some more than once).  False
+ * when some could not be noted (out of memory). */
+struct page_desc;
+bool mark_revived_blocks(void (*fn)(struct page_desc *));
 /* Mark everything reachable, on `markers` threads.  Returns bytes marked. */
 uint64_t mark_run(unsigned markers);
 /* After fork in the child: helper threads are gone. */

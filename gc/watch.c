@@ -126,6 +126,29 @@ size_t watch_young_list(struct page_desc ***v)
 
 size_t watch_fresh_pages(void) { return __atomic_load_n(&fresh_pages, __ATOMIC_RELAXED); }
 
+/* A minor collection marked objects of b, a block outside the young
+ * generation (mark.h: garbage a stale word revived): they are old now, and
+ * their pages are watched like a young block's survivors' (watch_update)
+ * and rescanned at the next minor collection (aging.h).  Without that, a
+ * young object they point to, aged by this collection, was reached by
+ * nothing at the next one and freed (gen_stress: about one run in a
+ * hundred, eight mutators, their stale stack slots). */
+static void revived(struct page_desc *b)
+{
+    watch_young_block(b);
+    aging_revived(b);
+}
+
+void watch_note_revived(void)
+{
+    if (!enabled)
+        return;
+    if (!mark_revived_blocks(revived)) {
+        young_overflow = true;   /* every block recomputed */
+        aging_revived_lost();
+    }
+}
+
 /* ---- taking the dirty pages ------------------------------------------- */
 
 /* Mask of bits [from, to) of page-bitmap word w. */

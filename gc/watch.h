@@ -38,6 +38,10 @@ void watch_chunk_removed(struct chunk *c);
 /* b (a block head or large object) is being handed to the allocator: its
  * pages' watch state is recomputed at the next collection. */
 void watch_young_block(struct page_desc *b);
+/* A minor collection, after its marking: the blocks outside the young
+ * generation it marked objects in (mark_track_revived) are settled like
+ * young ones. */
+void watch_note_revived(void);
 
 /* The blocks listed young (watch_young_block) since the last collection. */
 size_t watch_young_list(struct page_desc ***v);

@@ -232,6 +232,53 @@ START_TEST(test_reached_through_object_promoted)
 }
 END_TEST
 
+/* An object of a size class nothing else here uses (so that no sweep
+ * reuses its slot), referenced only by a hidden word: garbage after a full
+ * collection, in a block that is not young. */
+#define REVIVED 320
+static uintptr_t g_hidden;
+
+static TU_NOINLINE void hidden_object(uintptr_t tag)
+{
+    struct node *r = cogc_malloc(REVIVED);
+    ck_assert_ptr_nonnull(r);
+    r->tag = MAGIC | tag;
+    g_hidden = ~(uintptr_t)r;
+}
+
+static TU_NOINLINE void revive(int i, uintptr_t tag)
+{
+    struct node *r = (struct node *)~g_hidden;
+    r->other = node(tag);   /* the only pointer to it */
+    g_root[i] = r;
+}
+
+/* A minor collection marks what a root points to, even an object it finds
+ * unmarked outside the young generation (garbage a conservative word kept,
+ * as a stale stack slot does): it traces it as young, and ages what it
+ * points to.  The next minor collection clears that mark and must reach
+ * the aged object through the revived one, which nothing wrote since. */
+START_TEST(test_reached_through_object_revived)
+{
+    start();
+    hidden_object(40);
+    tu_full();   /* the hidden object is garbage: unmarked, its block not young */
+    struct cogc_stats s0 = tu_stats();
+    revive(16, 41);
+    garbage();
+    tu_minor();   /* revived, traced; 41 aged */
+    garbage();
+    tu_minor();   /* 41 lost its mark: reached through the revived object */
+    garbage();
+    tu_minor();
+    no_full_since(&s0);
+    check(g_root[16]->other, 41);
+    settle();
+    check(g_root[16]->other, 41);
+    g_root[16] = NULL;
+}
+END_TEST
+
 static TU_NOINLINE void root_pair(int i, uintptr_t tag)
 {
     g_root[i] = node(tag);
@@ -347,6 +394,7 @@ int main(void)
     tcase_add_test(tc, test_reached_through_page_rescanned_in_young_block);
     tcase_add_test(tc, test_reached_through_object_promoted);
     tcase_add_test(tc, test_reached_through_unchanged_static_root);
+    tcase_add_test(tc, test_reached_through_object_revived);
     tcase_add_test(tc, test_finalized_at_second_minor);
     tcase_add_test(tc, test_large_objects);
     suite_add_tcase(s, tc);
