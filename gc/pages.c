@@ -140,7 +140,7 @@ void pages_add_chunk(struct chunk *c)
     run_link(&c->pd[c->first], c->npages - c->first);
 }
 
-size_t pages_release_idle(uint64_t before)
+size_t pages_release_idle(uint64_t before, size_t keep)
 {
     size_t released = 0;
     for (unsigned b = 16; b <= NBINS; b++) {
@@ -152,7 +152,7 @@ size_t pages_release_idle(uint64_t before)
             for (size_t k = 0; k < n; k++)
                 if (!(pd[k].flags & PF_RELEASED))
                     fresh++;
-            if (!fresh)
+            if (!fresh || free_pages - released_pages < keep + fresh)
                 continue;
             if (tracking_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)
                 continue;

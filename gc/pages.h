@@ -13,8 +13,9 @@ struct page_desc *pages_alloc(size_t n, bool avoid_black, bool *zero);
 void pages_free(struct page_desc *pd, size_t n);
 /* Add a fresh chunk's data pages (zero) to the free runs. */
 void pages_add_chunk(struct chunk *c);
-/* Give back runs unused since collection `before`.  Returns pages released. */
-size_t pages_release_idle(uint64_t before);
+/* Give back runs unused since collection `before`, as long as more than
+ * `keep` free pages stay held.  Returns pages released. */
+size_t pages_release_idle(uint64_t before, size_t keep);
 /* Unmap one standard chunk whose pages are all free; false if none. */
 bool pages_unmap_empty_chunk(void);
 size_t pages_free_count(void);

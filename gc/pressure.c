@@ -183,7 +183,7 @@ static uint64_t keep_within(uint64_t rss)
  * source is told these drops are ours.  Returns the pages given back. */
 static size_t give_back(void)
 {
-    size_t given = pages_release_idle(UINT64_MAX);
+    size_t given = pages_release_idle(UINT64_MAX, 0);
     pages_given_back += given;
     released_seen = pages_released_count();
     return given;

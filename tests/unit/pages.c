@@ -94,13 +94,38 @@ START_TEST(idle_runs_are_released)
     bool zero;
     struct page_desc *a = pages_alloc(64, false, &zero);
     pages_free(a, 64);   /* merges with the rest: free since epoch 100 */
-    ck_assert_uint_eq(pages_release_idle(99), 0);
-    ck_assert_uint_eq(pages_release_idle(100), total);
+    ck_assert_uint_eq(pages_release_idle(99, 0), 0);
+    ck_assert_uint_eq(pages_release_idle(100, 0), total);
     ck_assert_uint_eq(pages_released_count(), total);
     struct page_desc *b = pages_alloc(16, false, &zero);
     ck_assert(zero);
     ck_assert_uint_eq(pages_released_count(), total - 16);
     pages_free(b, 16);
+}
+END_TEST
+
+/* Free pages within `keep` stay held, idle or not: the collector's triggers
+ * say the program fills them again before its next full collection. */
+START_TEST(idle_runs_within_keep_are_held)
+{
+    setup();
+    pages_set_epoch(100);
+    bool zero;
+    struct page_desc *a = pages_alloc(total, false, &zero);
+    pages_free(a + 10, 20);
+    pages_free(a + 40, 30);
+    ck_assert_uint_eq(pages_free_count(), 50);
+    ck_assert_uint_eq(pages_release_idle(100, 50), 0);
+    /* one run goes, the other keeps 25 or more held */
+    size_t released = pages_release_idle(100, 25);
+    ck_assert(released == 20 || released == 30);
+    ck_assert_uint_ge(pages_free_count() - pages_released_count(), 25);
+    ck_assert_uint_eq(pages_release_idle(100, 0), 50 - released);
+    ck_assert_uint_eq(pages_released_count(), 50);
+    pages_free(a, 10);
+    pages_free(a + 30, 10);
+    pages_free(a + 70, total - 70);
+    ck_assert_uint_eq(pages_free_count(), total);
 }
 END_TEST
 
@@ -112,6 +137,7 @@ int main(void)
     tcase_add_test(tc, split_and_coalesce);
     tcase_add_test(tc, black_listed_pages_avoided_when_possible);
     tcase_add_test(tc, idle_runs_are_released);
+    tcase_add_test(tc, idle_runs_within_keep_are_held);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
