@@ -352,7 +352,11 @@ static void note_in_use(uint64_t in_use, bool full)
  * again: GCBench depth 16, generational, gave back 2-4 MB between its
  * minor collections and refilled it when its last phase promoted
  * half-built trees (500-1700 faults, 15-25 ms of a 0.2 s run).  Under
- * COGC_BOOKMARK residency comes first: idle runs go back regardless. */
+ * COGC_BOOKMARK residency comes first: idle runs go back regardless; and
+ * pages are kept by the rule that lets new chunks be faulted in at once
+ * (the heap within half the cgroup's limit, the pages within a quarter of
+ * the available memory), else the kernel would swap out their garbage and
+ * the allocator read it back. */
 static size_t headroom_pages(uint64_t live)
 {
     if (option(OPT_BOOKMARK))
@@ -362,7 +366,10 @@ static size_t headroom_pages(uint64_t live)
     if (lately < ceiling)
         ceiling = lately;
     uint64_t in_use = chunk_mapped_bytes() - (uint64_t)pages_free_count() * PAGE_SIZE;
-    return ceiling > in_use ? (size_t)((ceiling - in_use) >> PAGE_SHIFT) : 0;
+    if (ceiling <= in_use)
+        return 0;
+    uint64_t keep = ceiling - in_use;
+    return pressure_may_populate((size_t)keep) ? (size_t)(keep >> PAGE_SHIFT) : 0;
 }
 
 /* After every collection, the world running again. */
@@ -406,7 +413,8 @@ static void finish_bookkeeping(struct gc_record *rec)
     note_in_use(rec->in_use_before, rec->kind != PAUSE_MINOR);
     pages_set_epoch(ncollections);
     uint64_t after = (uint64_t)option(OPT_RELEASE_AFTER);
-    if (ncollections > after)
+    /* headroom_pages reads /proc files: only when a run is idle. */
+    if (ncollections > after && pages_idle(ncollections - after))
         pages_release_idle(ncollections - after, headroom_pages(rec->live));
     stats_collection(rec);
 }

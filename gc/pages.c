@@ -140,18 +140,33 @@ void pages_add_chunk(struct chunk *c)
     run_link(&c->pd[c->first], c->npages - c->first);
 }
 
+/* Unreleased pages of the runs of 16+ pages free since `before`. */
+static size_t idle_pages(const struct page_desc *pd, uint64_t before)
+{
+    if (pd->free_since > before)
+        return 0;
+    size_t fresh = 0;
+    for (size_t k = 0; k < pd->npages; k++)
+        if (!(pd[k].flags & PF_RELEASED))
+            fresh++;
+    return fresh;
+}
+
+size_t pages_idle(uint64_t before)
+{
+    size_t n = 0;
+    for (unsigned b = 16; b <= NBINS; b++)
+        for (struct page_desc *pd = bins[b]; pd; pd = pd->next)
+            n += idle_pages(pd, before);
+    return n;
+}
+
 size_t pages_release_idle(uint64_t before, size_t keep)
 {
     size_t released = 0;
     for (unsigned b = 16; b <= NBINS; b++) {
         for (struct page_desc *pd = bins[b]; pd; pd = pd->next) {
-            if (pd->free_since > before)
-                continue;
-            size_t n = pd->npages;
-            size_t fresh = 0;
-            for (size_t k = 0; k < n; k++)
-                if (!(pd[k].flags & PF_RELEASED))
-                    fresh++;
+            size_t n = pd->npages, fresh = idle_pages(pd, before);
             if (!fresh || free_pages - released_pages < keep + fresh)
                 continue;
             if (tracking_release((void *)pd_addr(pd), n * PAGE_SIZE) != 0)

@@ -16,6 +16,8 @@ void pages_add_chunk(struct chunk *c);
 /* Give back runs unused since collection `before`, as long as more than
  * `keep` free pages stay held.  Returns pages released. */
 size_t pages_release_idle(uint64_t before, size_t keep);
+/* What pages_release_idle(before, 0) would give back. */
+size_t pages_idle(uint64_t before);
 /* Unmap one standard chunk whose pages are all free; false if none. */
 bool pages_unmap_empty_chunk(void);
 size_t pages_free_count(void);

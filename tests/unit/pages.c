@@ -94,8 +94,11 @@ START_TEST(idle_runs_are_released)
     bool zero;
     struct page_desc *a = pages_alloc(64, false, &zero);
     pages_free(a, 64);   /* merges with the rest: free since epoch 100 */
+    ck_assert_uint_eq(pages_idle(99), 0);
     ck_assert_uint_eq(pages_release_idle(99, 0), 0);
+    ck_assert_uint_eq(pages_idle(100), total);
     ck_assert_uint_eq(pages_release_idle(100, 0), total);
+    ck_assert_uint_eq(pages_idle(100), 0);
     ck_assert_uint_eq(pages_released_count(), total);
     struct page_desc *b = pages_alloc(16, false, &zero);
     ck_assert(zero);
