@@ -453,6 +453,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
 {
     roots_snapshot();
     prepare_static_roots();
+    mark_prepare_helpers(markers);
     uint64_t t0 = os_now_ns();
     if (!minor) {
         chunk_clear_marks();
@@ -540,6 +541,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
 {
     incremental_enter_final();
     roots_snapshot();
+    mark_prepare_helpers(markers);
     uint64_t t0 = os_now_ns();
     threads_stop_world();
     rec->rescanned = watch_take_dirty();
