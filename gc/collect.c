@@ -453,7 +453,10 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
 {
     roots_snapshot();
     prepare_static_roots();
-    mark_prepare_helpers(markers);
+    /* At most what the last collection kept plus all allocated since. */
+    uint64_t expect = minor ? last_minor_marked : full_live + promoted + since_last;
+    unsigned nmarkers = markers_for(expect);
+    mark_prepare_helpers(nmarkers, true);
     uint64_t t0 = os_now_ns();
     if (!minor) {
         chunk_clear_marks();
@@ -477,9 +480,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     if (minor)
         watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    /* At most what the last collection kept plus all allocated since. */
-    uint64_t expect = minor ? last_minor_marked : full_live + promoted + since_last;
-    rec->live = mark_run(markers_for(expect));
+    rec->live = mark_run(nmarkers);
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live, minor);
     if (minor)
@@ -541,7 +542,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
 {
     incremental_enter_final();
     roots_snapshot();
-    mark_prepare_helpers(markers);
+    mark_prepare_helpers(markers, false);
     uint64_t t0 = os_now_ns();
     threads_stop_world();
     rec->rescanned = watch_take_dirty();
