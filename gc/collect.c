@@ -258,7 +258,6 @@ static uint64_t promotion_budget(void)
  * the old generation, or the survivors promoted since the last full
  * collection have grown the old generation by COGC_GROWTH percent (then
  * the old generation holds enough garbage to be worth a full trace). */
-
 static bool choose_minor(enum collect_reason why)
 {
     if (!generational || need_full || why == COLLECT_EXPLICIT || why == COLLECT_OUT_OF_MEMORY ||
@@ -351,18 +350,18 @@ static void note_in_use(uint64_t in_use, bool full)
 
 /* Free pages the program is about to fill again are not idle, however
  * many collections they waited: up to what the heap held in use lately
- * (so what they keep resident, the process had resident then), and no further than the
- * triggers let it grow before the next full collection (the old
- * generation, the promotion budget and a young generation; or what lived
- * and the trigger).  Given back, each costs a first touch when filled
- * again: GCBench depth 16, generational, gave back 2-4 MB between its
- * minor collections and refilled it when its last phase promoted
- * half-built trees (500-1700 faults, 15-25 ms of a 0.2 s run).  Under
- * COGC_BOOKMARK residency comes first: idle runs go back regardless; and
- * pages are kept by the rule that lets new chunks be faulted in at once
- * (the heap within half the cgroup's limit, the pages within a quarter of
- * the available memory), else the kernel would swap out their garbage and
- * the allocator read it back. */
+ * (what they keep resident, the process had resident then), and no more
+ * than the triggers let the heap grow to before the next full collection
+ * (the old generation, the promotion budget and a young generation; or
+ * what lived and the trigger).  Given back, each costs a first touch when
+ * filled again: GCBench depth 16, generational, gave back 2-4 MB between
+ * its minor collections and faulted it in again when its last phase
+ * promoted half-built trees (500-1700 faults in that phase).  Under
+ * COGC_BOOKMARK residency comes first: idle runs go back regardless.  And
+ * pages are kept only by the rule that lets a new chunk be faulted in at
+ * once (the heap within half the cgroup's limit, the pages within a
+ * quarter of the available memory): else the kernel would swap their
+ * garbage out and the allocator read it back. */
 static size_t headroom_pages(uint64_t live)
 {
     if (option(OPT_BOOKMARK))
