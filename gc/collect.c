@@ -297,22 +297,25 @@ bool collect_before_growth(void)
 #define PARALLEL_MIN_BYTES ((uint64_t)4 << 20)
 static uint64_t last_minor_marked = UINT64_MAX;
 
+static bool may_mark_in_parallel(uint64_t expect) { return expect >= PARALLEL_MIN_BYTES && markers > 1; }
+
 /* Markers for a phase expected to mark `expect` bytes.  Unless the number
  * was chosen, only as many as there are CPUs no other thread wants: a
  * marker's regions wait for it while it is descheduled (mark.c), so on a
  * busy machine extra markers lengthen the pause (docs/bench.md: Guile at
  * load 4-6 on 2 CPUs, max pause 0.72-0.97x bdwgc's with one marker,
- * 1.48-1.84x with two). */
-static unsigned markers_for(uint64_t expect)
+ * 1.48-1.84x with two).  Asked in the pause, where the program's own
+ * threads are stopped; `awake`: helpers woken for it, running too. */
+static unsigned markers_for(uint64_t expect, unsigned awake)
 {
-    if (expect < PARALLEL_MIN_BYTES || markers <= 1)
+    if (!may_mark_in_parallel(expect))
         return 1;
     if (markers_chosen)
         return markers;
     unsigned busy = os_runnable(), ncpus = os_ncpus();
-    if (!busy)
+    if (busy <= awake)
         return markers;
-    unsigned others = busy - 1;
+    unsigned others = busy - awake - 1;
     unsigned free_cpus = others >= ncpus ? 1 : ncpus - others;
     return free_cpus < markers ? free_cpus : markers;
 }
@@ -332,6 +335,9 @@ static void verify_marks(enum pause_kind kind)
                      "(see above)",
                      bad, kind == PAUSE_MINOR ? "minor" : kind == PAUSE_FULL ? "full" : "incremental");
 }
+
+/* Bytes of the heap in blocks (mapped, less its free pages). */
+static uint64_t heap_in_use(void) { return chunk_mapped_bytes() - (uint64_t)pages_free_count() * PAGE_SIZE; }
 
 /* The most the heap held in use at the start of a collection, in this
  * full-collection period (since the last full collection) and the one
@@ -370,7 +376,7 @@ static size_t headroom_pages(uint64_t live)
     uint64_t lately = peak_in_use > peak_in_use_before ? peak_in_use : peak_in_use_before;
     if (lately < ceiling)
         ceiling = lately;
-    uint64_t in_use = chunk_mapped_bytes() - (uint64_t)pages_free_count() * PAGE_SIZE;
+    uint64_t in_use = heap_in_use();
     if (ceiling <= in_use)
         return 0;
     uint64_t keep = ceiling - in_use;
@@ -454,8 +460,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     prepare_static_roots();
     /* At most what the last collection kept plus all allocated since. */
     uint64_t expect = minor ? last_minor_marked : full_live + promoted + since_last;
-    unsigned nmarkers = markers_for(expect);
-    mark_prepare_helpers(nmarkers, true);
+    unsigned awake = mark_prepare_helpers(markers, may_mark_in_parallel(expect));
     uint64_t t0 = os_now_ns();
     if (!minor) {
         chunk_clear_marks();
@@ -479,7 +484,7 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     if (minor)
         watch_push_dirty();
     uint64_t t1 = os_now_ns();
-    rec->live = mark_run(nmarkers);
+    rec->live = mark_run(markers_for(expect, awake));
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live, minor);
     if (minor)
@@ -555,7 +560,7 @@ static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)
     uint64_t t1 = os_now_ns();
     /* Marking done concurrently leaves little: helpers would cost more to
      * wake (and, on a busy machine, to get scheduled) than they save. */
-    rec->live = mark_run(markers_for(mark_pending_bytes()));
+    rec->live = mark_run(markers_for(mark_pending_bytes(), 0));
     rec->markers = mark_markers_used();
     rec->live = finalize_after_mark(rec->markers, rec->live, false);
     rec->mark_ns = os_now_ns() - t1;
@@ -575,7 +580,7 @@ void collect_locked(enum collect_reason why)
     uint64_t faults = stats_major_faults();
     struct gc_record rec = {.reason = reason_name(why), .markers = markers};
     rec.mapped = chunk_mapped_bytes();
-    rec.in_use_before = rec.mapped - pages_free_count() * PAGE_SIZE;
+    rec.in_use_before = heap_in_use();
     if (incremental_marking()) {
         rec.kind = PAUSE_FINAL;
         finish_cycle(&rec);

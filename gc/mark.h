@@ -35,8 +35,9 @@ bool mark_revived_blocks(void (*fn)(struct page_desc *));
 /* Mark everything reachable, on `markers` threads.  Returns bytes marked. */
 uint64_t mark_run(unsigned markers);
 /* Before a pause: the helper threads of up to `markers` markers exist;
- * with `wake`, they are woken to wait awake for the phase. */
-void mark_prepare_helpers(unsigned markers, bool wake);
+ * with `wake`, they are woken to wait awake for the phase.  Returns the
+ * helpers woken (running, they count in the machine's runnable threads). */
+unsigned mark_prepare_helpers(unsigned markers, bool wake);
 /* After fork in the child: helper threads are gone. */
 void mark_after_fork_child(void);
 /* Mark-stack overflows recovered in the last mark phase. */
