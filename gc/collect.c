@@ -93,7 +93,9 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
     /* Shrink only when survivors made marking long (a busy machine that
      * preempts a short one is no reason): past a quarter of the target, to
      * where marking at the same rate and survival would take an eighth, at
-     * least by half, never under MIN_NURSERY; grow back under an eighth.
+     * least by half, never under MIN_NURSERY (nor over what it was: a
+     * preempted first minor collection that marked 32 KiB in 1.5 ms once
+     * "shrank" a 256 KiB young generation to it); grow back under an eighth.
      * Marking then stays between an eighth and a quarter of the target,
      * and a pause that a busy machine stretches threefold still fits in it
      * (GCBench depth 22, which promotes its long-lived tree in minor
@@ -105,7 +107,8 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
     if (mark_ns > target / 4 && marked > nursery / 8) {
         double fit = (double)nursery * (double)(target / 8) / (double)mark_ns;
         size_t want = fit < (double)(nursery / 2) ? (size_t)fit : nursery / 2;
-        nursery = want < MIN_NURSERY ? MIN_NURSERY : want;
+        size_t floor = nursery < MIN_NURSERY ? nursery : MIN_NURSERY;
+        nursery = want < floor ? floor : want;
     } else if (mark_ns < target / 8 && nursery < nursery_cap()) {
         size_t cap = nursery_cap();
         nursery = nursery * 2 < cap ? nursery * 2 : cap;

@@ -137,6 +137,42 @@ START_TEST(test_scattered_survivors_bounded)
 }
 END_TEST
 
+/* The young generation is shrunk when minor collections mark for long,
+ * but never grown by it: with COGC_MIN_TRIGGER (256k here) under the
+ * shrinking floor, a slow minor collection once set it to that floor
+ * (512 KiB), which made this file's ring of survivors die young and the
+ * test above see no full collection.  The shortest pause target makes
+ * every minor collection that marks 32 KiB or more shrink it. */
+#define KEPT (128 * 1024 / SIZE)
+
+static void *volatile g_recent[KEPT];   /* volatile: never read, so its stores could be dropped */
+
+START_TEST(test_shrinking_never_grows)
+{
+    unsigned target = cogc_get_pause_target();
+    ck_assert_int_eq(cogc_set_pause_target(100), 0);
+    cogc_collect();
+    struct cogc_stats s0 = tu_stats();
+    size_t total = (size_t)32 << 20;
+    for (size_t i = 0; i < total / SIZE; i++) {
+        uintptr_t *o = cogc_malloc(SIZE);
+        ck_assert_ptr_nonnull(o);
+        o[0] = i;
+        g_recent[i % KEPT] = o;
+    }
+    tu_skip_unless_minor_since(&s0);
+    ck_assert_int_eq(cogc_set_pause_target(target), 0);
+    uint64_t collections = tu_stats().collections - s0.collections;
+    uint64_t expected = total / (256 * 1024);
+    printf("%llu collections for %zu MiB allocated, young generation 256 KiB\n",
+           (unsigned long long)collections, total >> 20);
+    ck_assert_msg(collections >= expected * 9 / 10,
+                  "%llu collections for %zu MiB allocated: the young generation grew past "
+                  "COGC_MIN_TRIGGER (256k)",
+                  (unsigned long long)collections, total >> 20);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gen_held");
@@ -144,6 +180,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_held_until_full);
     tcase_add_test(tc, test_scattered_survivors_bounded);
+    tcase_add_test(tc, test_shrinking_never_grows);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
