@@ -54,6 +54,7 @@ static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
  * structure), grown back when they are well under it. */
 #define MIN_NURSERY ((size_t)512 << 10)
 static size_t nursery;
+static size_t nursery_after_full;   /* sized by a minor collection that asked for a full one */
 
 /* COGC_FREE_SPACE_DIVISOR: heap size (mapped, less what was given back)
  * / divisor, or 0 when off. */
@@ -405,15 +406,23 @@ static void finish_bookkeeping(struct gc_record *rec)
          * A full collection then costs about what three minor ones do:
          * the next one is full.  A large old generation (depth 22's
          * long-lived tree, built in minor collections that keep all they
-         * see) stays with minor collections.  The young generation is
-         * sized by the minor collections that follow, not by one after
-         * which a full one comes (GCBench depth 16's stretch tree shrank
-         * it, and the full collection came early, before the long-lived
-         * tree was built, and a second one after it). */
-        if (rec->marked > young / 2 && full_live < 2 * rec->marked)
+         * see) stays with minor collections.  Such a minor collection
+         * sizes the young generation of the minor collections after the
+         * full one, not the full one's trigger (GCBench depth 16's stretch
+         * tree shrank it, and the full collection came early, before the
+         * long-lived tree was built, and a second one after it); left
+         * unsized, the next minor collection took the whole young
+         * generation again (depth 22 and Guile's gcbench.scm: their two
+         * longest pauses). */
+        if (rec->marked > young / 2 && full_live < 2 * rec->marked) {
+            size_t now = nursery;
             need_full = true;
-        else
             adapt_nursery(rec->mark_ns, rec->marked);
+            nursery_after_full = nursery;
+            nursery = now;
+        } else {
+            adapt_nursery(rec->mark_ns, rec->marked);
+        }
         /* The objects of held blocks wait for a full collection too;
          * aged ones wait for the next minor one. */
         promoted += rec->live - rec->aged + held_back;
@@ -422,6 +431,9 @@ static void finish_bookkeeping(struct gc_record *rec)
         full_live = rec->live;
         promoted = 0;
         need_full = false;
+        if (nursery_after_full)
+            nursery = nursery_after_full;
+        nursery_after_full = 0;
     }
     set_trigger(rec->live);
     note_in_use(rec->in_use_before, rec->kind != PAUSE_MINOR);

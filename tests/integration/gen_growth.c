@@ -110,6 +110,56 @@ START_TEST(test_live_growth_few_fulls)
 }
 END_TEST
 
+/* A live list built past several young generations, with a pause target
+ * that marking 8 MB overruns.  The first minor collection keeps all of
+ * its young generation while the old one is small, and asks for a full
+ * collection; it also sizes the young generation of the minor collections
+ * after that full one.  Without that, the next minor collection took a
+ * whole COGC_MIN_TRIGGER again (GCBench depth 22 and Guile: their two
+ * longest pauses). */
+#define STEP ((size_t)64 << 10)
+#define EVENTS 64
+
+START_TEST(test_building_minor_sizes_young_after_full)
+{
+    skip_unless_minor();
+    unsigned target = cogc_get_pause_target();
+    ck_assert_int_eq(cogc_set_pause_target(100), 0);
+    struct { bool minor; size_t at; } ev[EVENTS];
+    size_t nev = 0, built = 0, gap = 0;
+    struct cogc_stats prev = tu_stats();
+    g_long = NULL;
+    while (built < 48 * MB && nev < EVENTS) {
+        struct node *more = make_list(STEP, 4), *tail = more;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = g_long;
+        g_long = more;
+        built += STEP;
+        struct cogc_stats now = tu_stats();
+        if (now.collections != prev.collections) {
+            ev[nev].minor = now.minor_collections != prev.minor_collections;
+            ev[nev++].at = built;
+        }
+        prev = now;
+        /* minor (all kept), then full, then the collection after it */
+        if (nev >= 3 && ev[nev - 3].minor && !ev[nev - 2].minor) {
+            gap = ev[nev - 1].at - ev[nev - 2].at;
+            break;
+        }
+    }
+    ck_assert_int_eq(cogc_set_pause_target(target), 0);
+    for (size_t i = 0; i < nev; i++)
+        printf("%s collection after %zu KiB built\n", ev[i].minor ? "minor" : "full", ev[i].at >> 10);
+    ck_assert_uint_eq(list_bytes(g_long, 4), built);
+    ck_assert_msg(gap, "no minor collection, full collection, collection sequence in 48 MB built");
+    ck_assert_msg(gap <= 4 * MB,
+                  "%zu KiB allocated between the full collection and the next one: the young "
+                  "generation was not sized by the minor collection that kept 8 MB",
+                  gap >> 10);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gen_growth");
@@ -117,6 +167,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_promoted_garbage_collected_before_growth);
     tcase_add_test(tc, test_live_growth_few_fulls);
+    tcase_add_test(tc, test_building_minor_sizes_young_after_full);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
