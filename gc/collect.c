@@ -295,6 +295,15 @@ bool collect_before_growth(void)
     return true;
 }
 
+/* A minor collection kept most of its young generation (`young` bytes
+ * allocated since the last collection) while the old generation is small
+ * next to it: the program is building what it keeps (see
+ * finish_bookkeeping), and the next collection is full. */
+static bool building(uint64_t marked, uint64_t young)
+{
+    return marked > young / 2 && full_live < 2 * marked;
+}
+
 /* Marking less than this is done by one marker: waking helpers and their
  * termination handshake cost more than they save, and on a loaded machine
  * waiting for a helper to be scheduled can cost milliseconds. */
@@ -414,7 +423,7 @@ static void finish_bookkeeping(struct gc_record *rec)
          * unsized, the next minor collection took the whole young
          * generation again (depth 22 and Guile's gcbench.scm: their two
          * longest pauses). */
-        if (rec->marked > young / 2 && full_live < 2 * rec->marked) {
+        if (building(rec->marked, young)) {
             size_t now = nursery;
             need_full = true;
             adapt_nursery(rec->mark_ns, rec->marked);
@@ -515,7 +524,15 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     else
         alloc_after_mark(!minor);
     rec->aged = minor ? aging_after_minor(since_last) : 0;
-    held_back = watch_update(!minor);
+    /* The next collection is then full: an incremental cycle's start arms
+     * every page outside a pause (not under COGC_BOOKMARK: sending pages
+     * out reads their writes from the backend). */
+    if (minor && incremental_enabled() && !option(OPT_BOOKMARK) && building(rec->live, since_last)) {
+        watch_defer_to_cycle();
+        held_back = 0;
+    } else {
+        held_back = watch_update(!minor);
+    }
     tracking_at_collection();
 
     threads_start_world();

@@ -64,6 +64,15 @@ void watch_push_dirty(void);
  * held (blocks_hold).  Returns the bytes held back. */
 size_t watch_update(bool full);
 
+/* Instead of watch_update after a minor collection whose successor is an
+ * incremental cycle (it asked for a full one, and no minor collection
+ * comes before that): nothing is armed in its pause.  The young blocks
+ * stop being young with their pages unwatched, and the rescanned pages
+ * stay to be re-armed: the cycle's start arms every page while the
+ * program runs, and a full collection that comes instead recomputes
+ * every page. */
+void watch_defer_to_cycle(void);
+
 /* The final pause of an incremental cycle, after marking: arm what the
  * new marks need armed (the rescanned pages, the fresh blocks) and leave
  * the disarming of pages without old objects to watch_refresh. */

@@ -230,6 +230,32 @@ START_TEST(pointer_written_by_read)
 }
 END_TEST
 
+/* A structure built since the last full collection makes up most of what
+ * a minor collection keeps: the next collection is full, and in
+ * incremental mode that minor collection leaves the structure's pages
+ * unarmed (watch_defer_to_cycle).  Young chains hung from it before and
+ * after the cycle that follows must all survive. */
+START_TEST(built_then_mutated_before_cycle)
+{
+    const size_t N = 60000 / (size_t)g_div;
+    cogc_collect();
+    struct onode **o = old_new(N);
+    ck_assert_ptr_nonnull(o);
+    struct cogc_stats s0 = tu_stats();
+    cogc_collect_minor();
+    struct cogc_stats s1 = tu_stats();
+    if (cogc_get_generational())
+        ck_assert_uint_gt(s1.minor_collections, s0.minor_collections);
+    ck_assert_int_eq(mutate(o, N, 0x5678, 60 / g_div, 0, NULL), 0);
+    struct cogc_stats s2 = tu_stats();
+    printf("built_then_mutated_before_cycle: %llu collections after the minor one\n",
+           (unsigned long long)(s2.collections - s1.collections));
+    ck_assert_uint_gt(s2.collections, s1.collections);
+    cogc_collect();
+    ck_assert_int_eq(check_old(o, N), 0);
+}
+END_TEST
+
 int main(void)
 {
     if (tu_light())
@@ -241,6 +267,7 @@ int main(void)
     Suite *su = suite_create("gen_stress");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, built_then_mutated_before_cycle);
     tcase_add_test(tc, one_mutator_old_to_young);
     tcase_add_test(tc, pointer_written_by_read);
     tcase_add_test(tc, eight_mutators_and_a_collector);
