@@ -94,7 +94,7 @@ struct chunk *chunk_new(size_t data_pages, bool single)
 
     uintptr_t a = (uintptr_t)c;
     for (size_t off = 0; off < size; off += CHUNK_SIZE)
-        chunk_table[(a + off) >> CHUNK_SHIFT] = c;
+        __atomic_store_n(&chunk_table[(a + off) >> CHUNK_SHIFT], c, __ATOMIC_RELEASE);
     if (heap_lo == UINTPTR_MAX) {
         /* hi first: [UINTPTR_MAX, hi) wraps to [0, hi), which stays inside
          * the table; [a, UINTPTR_MAX) would not. */
@@ -130,7 +130,7 @@ void chunk_delete(struct chunk *c)
     *pp = c->next;
     uintptr_t a = (uintptr_t)c;
     for (size_t off = 0; off < c->size; off += CHUNK_SIZE)
-        chunk_table[(a + off) >> CHUNK_SHIFT] = NULL;
+        __atomic_store_n(&chunk_table[(a + off) >> CHUNK_SHIFT], NULL, __ATOMIC_RELAXED);
     mapped_bytes -= c->size;
     if (incremental_marking()) {
         /* The concurrent marker may be reading it: unmapped at the final pause. */

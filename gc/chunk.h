@@ -101,11 +101,19 @@ static inline bool heap_contains(uintptr_t a)
     return a - lo < heap_hi_get() - lo;
 }
 
+/* The chunk whose 4 MiB slot holds a (a is within the heap's bounds).
+ * Acquire: chunk_new publishes a chunk by its entries, its header written
+ * first, while a concurrent marker may look words up. */
+static inline struct chunk *chunk_slot(uintptr_t a)
+{
+    return __atomic_load_n(&chunk_table[a >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+}
+
 static inline struct chunk *chunk_of(uintptr_t a)
 {
     if (!heap_contains(a))
         return NULL;
-    return chunk_table[a >> CHUNK_SHIFT];
+    return chunk_slot(a);
 }
 
 static inline uintptr_t chunk_base(const struct chunk *c) { return (uintptr_t)c; }

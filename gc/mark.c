@@ -214,7 +214,7 @@ static bool take_inbox(struct marker *m)
     struct packet *pk = &pool[idx];
     for (uint32_t k = 0; k < pk->n; k++) {
         uintptr_t obj = pk->e[k].lo & ~(uintptr_t)ATOMIC_TAG;
-        mark_owned(m, chunk_table[obj >> CHUNK_SHIFT], obj, pk->e[k].hi - obj,
+        mark_owned(m, chunk_slot(obj), obj, pk->e[k].hi - obj,
                    !(pk->e[k].lo & ATOMIC_TAG));
     }
     stack_push(&empty_head, (uint32_t)idx);

@@ -22,7 +22,7 @@ static inline enum object_miss object_find(uintptr_t v, bool interior, struct ob
 {
     if (!heap_contains(v))
         return OBJ_NOT_HEAP;
-    struct chunk *c = chunk_table[v >> CHUNK_SHIFT];
+    struct chunk *c = chunk_slot(v);
     if (!c)
         return OBJ_NOT_HEAP;
     size_t i = (v - (uintptr_t)c) >> PAGE_SHIFT;
