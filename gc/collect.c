@@ -407,7 +407,6 @@ static size_t headroom_pages(uint64_t live)
 static void finish_bookkeeping(struct gc_record *rec)
 {
     ncollections++;
-    size_t young = since_last;
     since_full = rec->kind == PAUSE_MINOR ? since_full + since_last : 0;
     since_last = used_since = freed_since = 0;
     rec->marked = rec->live;
@@ -415,7 +414,7 @@ static void finish_bookkeeping(struct gc_record *rec)
         last_minor_marked = rec->marked;
         nminor++;
         /* Most of the young generation survived, and the old generation
-         * is small next to it: the program is building what it keeps, and
+         * is small next to it (rec->building, decided in the pause): the program is building what it keeps, and
          * what the last full collection saw live may be garbage by now
          * (GCBench depth 16: its stretch tree; kept until the next full
          * collection, it made the heap 36 MB against 25 stop-the-world).
@@ -430,7 +429,7 @@ static void finish_bookkeeping(struct gc_record *rec)
          * unsized, the next minor collection took the whole young
          * generation again (depth 22 and Guile's gcbench.scm: their two
          * longest pauses). */
-        if (building(rec->marked, young)) {
+        if (rec->building) {
             size_t now = nursery;
             need_full = true;
             adapt_nursery(rec->mark_ns, rec->marked);
@@ -531,10 +530,12 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     else
         alloc_after_mark(!minor);
     rec->aged = minor ? aging_after_minor(since_last) : 0;
-    /* The next collection is then full: an incremental cycle's start arms
-     * every page outside a pause (not under COGC_BOOKMARK: sending pages
-     * out reads their writes from the backend). */
-    if (minor && incremental_enabled() && !option(OPT_BOOKMARK) && building(rec->live, since_last)) {
+    rec->building = minor && building(rec->live, since_last);
+    /* The next collection is then full (finish_bookkeeping, from the same
+     * decision): an incremental cycle's start arms every page outside a
+     * pause (not under COGC_BOOKMARK: sending pages out reads their writes
+     * from the backend). */
+    if (rec->building && incremental_enabled() && !option(OPT_BOOKMARK)) {
         watch_defer_to_cycle();
         held_back = 0;
     } else {

@@ -25,6 +25,8 @@ struct gc_record {
     enum pause_kind kind;
     size_t rescanned;      /* dirty watched pages taken (rescanned by a minor collection) */
     uint64_t aged;         /* bytes of survivors a minor collection aged, not promoted (aging.h) */
+    bool building;         /* a minor collection that kept most of its young generation
+                            * while the old one is small: the next collection is full */
 };
 
 extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;

@@ -126,6 +126,16 @@ size_t watch_young_list(struct page_desc ***v)
 
 size_t watch_fresh_pages(void) { return __atomic_load_n(&fresh_pages, __ATOMIC_RELAXED); }
 
+/* The young list's blocks have been settled (or are left to a recompute):
+ * the list starts again empty. */
+static void young_list_clear(void)
+{
+    young.n = 0;
+    settle_from = 0;
+    __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
+    young_overflow = false;
+}
+
 /* A minor collection marked objects of b, a block outside the young
  * generation (mark.h: garbage a stale word revived): they are old now, and
  * their pages are watched like a young block's survivors' (watch_update)
@@ -673,10 +683,7 @@ size_t watch_update(bool full)
             }
         }
     }
-    young.n = 0;
-    settle_from = 0;
-    __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
-    young_overflow = false;
+    young_list_clear();
     arm_commit(false);
     bridge_gap = 0;
     return held;
@@ -693,10 +700,7 @@ void watch_defer_to_cycle(void)
         return;
     for (size_t i = 0; i < young.n; i++)
         young.v[i]->flags &= ~(PF_YOUNG | PF_FRESH);
-    young.n = 0;
-    settle_from = 0;
-    __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
-    young_overflow = false;
+    young_list_clear();
     old_armed = false;   /* a full collection instead of the cycle recomputes every page */
 }
 
@@ -721,9 +725,7 @@ void watch_finish_cycle(void)
     watch_settle_fresh();
     for (size_t i = 0; i < young.n; i++)
         young.v[i]->flags &= ~PF_YOUNG;
-    young.n = 0;
-    settle_from = 0;
-    __atomic_store_n(&fresh_pages, 0, __ATOMIC_RELAXED);
+    young_list_clear();   /* young_overflow is false here (handled above) */
     for (struct chunk *c = chunk_list(); c; c = c->next) {
         rearm_rescanned(c);
         c->watch_stale = true;
