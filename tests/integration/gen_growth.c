@@ -19,9 +19,10 @@ struct node {
 static struct node *g_long;      /* .bss: roots */
 static struct node *g_promoted;
 
-static struct node *make_list(size_t bytes, uintptr_t tag)
+/* bytes of new nodes tagged tag, in front of the list rest. */
+static struct node *make_list(size_t bytes, uintptr_t tag, struct node *rest)
 {
-    struct node *head = NULL;
+    struct node *head = rest;
     for (size_t i = 0; i < bytes / NODE; i++) {
         struct node *n = cogc_malloc(NODE);
         ck_assert_ptr_nonnull(n);
@@ -59,11 +60,11 @@ static void skip_unless_minor(void)
 START_TEST(test_promoted_garbage_collected_before_growth)
 {
     skip_unless_minor();
-    g_long = make_list(16 * MB, 1);
+    g_long = make_list(16 * MB, 1, NULL);
     cogc_collect();
     tu_churn(NODE, 32 * MB / NODE);
     struct cogc_stats s0 = tu_stats();
-    g_promoted = make_list(6 * MB, 2);
+    g_promoted = make_list(6 * MB, 2, NULL);
     cogc_collect_minor();   /* promotes it */
     ck_assert_uint_eq(list_bytes(g_promoted, 2), 6 * MB);
     g_promoted = NULL;
@@ -89,14 +90,8 @@ START_TEST(test_live_growth_few_fulls)
     skip_unless_minor();
     struct cogc_stats s0 = tu_stats();
     g_long = NULL;
-    for (int r = 0; r < 96; r++) {
-        struct node *more = make_list(MB, 3);
-        struct node *tail = more;
-        while (tail->next)
-            tail = tail->next;
-        tail->next = g_long;
-        g_long = more;
-    }
+    for (int r = 0; r < 96; r++)
+        g_long = make_list(MB, 3, g_long);
     struct cogc_stats s1 = tu_stats();
     uint64_t nfull = fulls(&s1) - fulls(&s0);
     printf("heap %llu KiB; %llu full, %llu minor collections\n", (unsigned long long)(s1.heap_bytes >> 10),
@@ -130,11 +125,7 @@ START_TEST(test_building_minor_sizes_young_after_full)
     struct cogc_stats prev = tu_stats();
     g_long = NULL;
     while (built < 48 * MB && nev < EVENTS) {
-        struct node *more = make_list(STEP, 4), *tail = more;
-        while (tail->next)
-            tail = tail->next;
-        tail->next = g_long;
-        g_long = more;
+        g_long = make_list(STEP, 4, g_long);
         built += STEP;
         struct cogc_stats now = tu_stats();
         if (now.collections != prev.collections) {
