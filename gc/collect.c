@@ -580,6 +580,34 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     incremental_cycle_started();
 }
 
+/* A round of a cycle's marking (incremental.c), the world running and
+ * nothing pending: the roots scanned again in a short pause, so that what
+ * the program hung from them since (a structure it builds, held by its
+ * stack or by what traced objects' procedures report, such as Guile's VM
+ * stack) is marked while it runs rather than in the final pause, which
+ * still scans them all.  Marking early is safe once every block is armed:
+ * the blocks made fresh since the last round are settled first, in the
+ * pause, as a traced object's procedure marks what it reports without
+ * deferring fresh objects. */
+__attribute__((noinline)) void collect_cycle_roots(void)
+{
+    roots_snapshot();
+    uint64_t t0 = os_now_ns();
+    threads_stop_world();
+    watch_settle_fresh();
+    struct regs_spill regs;
+    regs_spill(&regs);
+    roots_push();
+    threads_push_roots((uintptr_t)&regs, false);
+    alloc_mark_heap_roots(false);
+    mark_scan_roots();
+    finalize_pretrace();
+    threads_start_world();
+    uint64_t pause = os_now_ns() - t0;
+    regs_keep(&regs);
+    stats_pause(PAUSE_ROUND, "roots", pause, 0);
+}
+
 /* The final pause: the deferred objects, the roots, and every marked
  * object on a page written since the cycle started, marked through. */
 static __attribute__((noinline)) void finish_cycle(struct gc_record *rec)

@@ -32,6 +32,9 @@ size_t collect_promoted_since_full(void);
 bool collect_would_be_minor(void);
 bool collect_before_growth(void);
 void collect_maybe_locked(void);
+/* Heap lock held, an incremental cycle marking, nothing pending, the world
+ * running: scan the roots again in a short pause (kind cycle-round). */
+void collect_cycle_roots(void);
 void collect_locked(enum collect_reason why);
 void collect_set_markers(unsigned n);
 /* Generational collection on or off; false (with a warning) when the

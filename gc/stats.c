@@ -35,7 +35,7 @@ static unsigned last_markers;
 
 /* Every pause: its length, its kind, the dirty pages it took. */
 static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final", "evict",
-                                                                 "assist"};
+                                                                 "assist", "cycle-round"};
 struct pause_rec {
     uint64_t ns;
     uint32_t kind;

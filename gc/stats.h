@@ -13,7 +13,9 @@
  * before it goes on; the other threads run unless they need the heap lock. */
 /* PAUSE_ASSIST: an allocating thread marking for a cycle the heap's budget
  * cannot wait for (pressure.c). */
-enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, PAUSE_ASSIST, NPAUSE_KINDS };
+/* PAUSE_ROUND: an incremental cycle's roots scanned again while it marks
+ * (collect_cycle_roots). */
+enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, PAUSE_ASSIST, PAUSE_ROUND, NPAUSE_KINDS };
 
 struct gc_record {
     const char *reason;
