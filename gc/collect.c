@@ -8,6 +8,7 @@
 #include "chunk.h"
 #include "lock.h"
 #include "mark.h"
+#include "nursery.h"
 #include "options.h"
 #include "os.h"
 #include "pages.h"
@@ -51,8 +52,7 @@ static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
  * while minor marking takes over a quarter of COGC_PAUSE_TARGET_US (the rest
  * of a pause, and a busy machine's delays, need the rest; a minor collection
  * costs what survives of them: all of it while a program builds a big
- * structure), grown back when they are well under it. */
-#define MIN_NURSERY ((size_t)512 << 10)
+ * structure), grown back when they are well under it (nursery.c). */
 static size_t nursery;
 static size_t nursery_after_full;   /* sized by a minor collection that asked for a full one */
 
@@ -83,7 +83,6 @@ static size_t nursery_cap(void)
 
 static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
 {
-    uint64_t target = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000;
     if (!nursery)
         nursery = min_trigger();
     /* With a backend that reports more than was written (none), a minor
@@ -91,36 +90,14 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
      * generation would only mean more of them. */
     if (!tracking_precise())
         return;
-    /* Shrink only when survivors made marking long (a busy machine that
-     * preempts a short one is no reason): past a quarter of the target, to
-     * where marking at the same rate and survival would take an eighth, at
-     * least by half, never under MIN_NURSERY (nor over what it was: a
-     * preempted first minor collection that marked 32 KiB in 1.5 ms once
-     * "shrank" a 256 KiB young generation to it); grow back under an eighth.
-     * Marking then stays between an eighth and a quarter of the target,
-     * and a pause that a busy machine stretches threefold still fits in it
-     * (GCBench depth 22, which promotes its long-lived tree in minor
-     * collections, 15 runs against the bounds a half and a quarter: max
-     * pause 5.3 -> 2.7 ms, p99 4.8 -> 2.1 ms, wall 1.22 -> 1.23 s).
-     * Halving alone left a program that goes on storing new objects into
-     * old ones (GCBench filling its array after its long-lived tree was
-     * promoted) a minor pause as long as the first.  Growing back also
-     * when few survived (a sixteenth) and marking stayed under a quarter:
-     * the rest of a minor collection's marking (roots, finalization) does
-     * not grow with the young generation, and where it alone passes an
-     * eighth (an empty minor collection marks for 0.9 ms under
-     * ThreadSanitizer; a short COGC_PAUSE_TARGET_US) the young generation
-     * never grew back. */
-    if (mark_ns > target / 4 && marked > nursery / 8) {
-        double fit = (double)nursery * (double)(target / 8) / (double)mark_ns;
-        size_t want = fit < (double)(nursery / 2) ? (size_t)fit : nursery / 2;
-        size_t floor = nursery < MIN_NURSERY ? nursery : MIN_NURSERY;
-        nursery = want < floor ? floor : want;
-    } else if ((mark_ns < target / 8 || (marked < nursery / 16 && mark_ns <= target / 4)) &&
-               nursery < nursery_cap()) {
-        size_t cap = nursery_cap();
-        nursery = nursery * 2 < cap ? nursery * 2 : cap;
-    }
+    nursery = nursery_next(&(struct nursery_sample){
+        .nursery = nursery,
+        .mark_ns = mark_ns,
+        .marked = marked,
+        .target_ns = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000,
+        .cap = nursery_cap(),
+        .aging = aging_on,
+    });
 }
 
 static void set_trigger(uint64_t live)
