@@ -19,11 +19,10 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <sched.h>
+#include "one_cpu_cycle.h"
 
 #include "chunk.h"
 #include "collect.h"
-#include "incremental.h"
 #include "lock.h"
 #include "mark.h"
 #include "object.h"
@@ -204,15 +203,6 @@ END_TEST
 
 int main(void)
 {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0)
-        perror("sched_setaffinity");
-    tu_require_dirty_backend();
-    if (!incremental_enabled()) {
-        printf("SKIP: incremental collection is off (COGC_INCREMENTAL=1 not set, or the backend cannot watch)\n");
-        return 77;
-    }
+    one_cpu_cycle_setup();
     return TU_RUN_TESTS("cycle_roots", round_marks_what_the_roots_gained, round_arms_what_a_traced_object_reports);
 }

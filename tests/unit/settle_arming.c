@@ -17,12 +17,11 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
-#include <sched.h>
+#include "one_cpu_cycle.h"
 
 #include "chunk.h"
 #include "collect.h"
 #include "dirty.h"
-#include "incremental.h"
 #include "lock.h"
 #include "mark.h"
 #include "object.h"
@@ -169,18 +168,6 @@ END_TEST
 
 int main(void)
 {
-    /* One CPU: no background marker, so nothing marks or settles but the
-     * test (allocation-paced steps run only in the allocation slow path,
-     * which the test leaves alone while the cycle runs). */
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0)
-        perror("sched_setaffinity");
-    tu_require_dirty_backend();
-    if (!incremental_enabled()) {
-        printf("SKIP: incremental collection is off (COGC_INCREMENTAL=1 not set, or the backend cannot watch)\n");
-        return 77;
-    }
+    one_cpu_cycle_setup();
     return TU_RUN_TESTS("settle_arming", settle_keeps_pending_write, failed_arm_keeps_pending_write);
 }
