@@ -525,6 +525,21 @@ static __attribute__((noinline)) void stop_the_world_collection(bool minor, enum
     regs_keep(&regs);
 }
 
+/* In a pause of an incremental cycle (its start, a round), after the
+ * static roots were pushed: the threads' stacks (from sp for the caller)
+ * and the heap's roots pushed, and what they all point to marked now,
+ * their words changing once the world runs; then what traced objects'
+ * procedures report, left pushed for the concurrent marker.  The threads'
+ * free lists stay unmarked: a marked object counts as scanned, and no
+ * sweep runs until the cycle ends. */
+static void scan_cycle_roots(uintptr_t sp)
+{
+    threads_push_roots(sp, false);
+    alloc_mark_heap_roots(false);
+    mark_scan_roots();
+    finalize_pretrace();
+}
+
 /* The first pause of an incremental cycle: every block swept (lazy
  * sweeping reads marks, which are being rebuilt from here on), marks
  * cleared, the roots scanned; then, with the world running again, every
@@ -542,12 +557,9 @@ static __attribute__((noinline)) void start_cycle(const char *reason)
     struct regs_spill regs;
     regs_spill(&regs);
     mark_begin_concurrent();
-    push_static_roots(false);
-    threads_push_roots((uintptr_t)&regs, false);
-    alloc_mark_heap_roots(false);   /* free lists stay: no sweeping until the cycle ends */
     bookmark_begin_marking();
-    mark_scan_roots();
-    finalize_pretrace();   /* after: what it pushes is marked concurrently */
+    push_static_roots(false);
+    scan_cycle_roots((uintptr_t)&regs);
     threads_start_world();
     uint64_t pause = os_now_ns() - t0;
     regs_keep(&regs);
@@ -575,10 +587,7 @@ __attribute__((noinline)) void collect_cycle_roots(void)
     struct regs_spill regs;
     regs_spill(&regs);
     roots_push();
-    threads_push_roots((uintptr_t)&regs, false);
-    alloc_mark_heap_roots(false);
-    mark_scan_roots();
-    finalize_pretrace();
+    scan_cycle_roots((uintptr_t)&regs);
     threads_start_world();
     uint64_t pause = os_now_ns() - t0;
     regs_keep(&regs);

@@ -38,7 +38,7 @@
 size_t nursery_next(const struct nursery_sample *s)
 {
     size_t n = s->nursery;
-    uint64_t target = s->target_ns, mark_ns = s->mark_ns ? s->mark_ns : 1;
+    uint64_t target = s->target_ns, mark_ns = s->mark_ns;
     if (mark_ns > target / 4 && s->marked > n / 8) {
         double fit = (double)n * (double)(target / 8) / (double)mark_ns;
         size_t want = fit < (double)(n / 2) ? (size_t)fit : n / 2;
