@@ -21,43 +21,12 @@
 
 #include "one_cpu_cycle.h"
 
-#include "chunk.h"
-#include "collect.h"
-#include "lock.h"
-#include "mark.h"
-#include "object.h"
-
-#define DISGUISE 0xA5A5A5A5A5A5A5A5ull
 #define NODES 1000
-#define BIG (10 * 4096 - 64)   /* a large object: a block of its own */
 
 struct node {
     struct node *next;
     uint64_t tag;
 };
-
-static bool marked(const void *p)
-{
-    struct object_ref o;
-    ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
-    return bit_test(o.chunk->mark, granule_bit(o.chunk, o.start));
-}
-
-static void start_cycle(void)
-{
-    heap_lock();
-    collect_locked(COLLECT_TRIGGER);
-    ck_assert(incremental_marking());
-    heap_unlock();
-}
-
-static void mark_all(void)
-{
-    heap_lock();
-    while (mark_step(SIZE_MAX))
-        ;
-    heap_unlock();
-}
 
 /* Start a cycle and mark everything it can reach, as the marker would
  * before its first round. */
@@ -133,17 +102,12 @@ static void *volatile traced_root;
 #define BALLAST 64
 static void **volatile ballast;
 static uintptr_t hidden_x;
-static void **volatile fresh_obj;
 
 static TU_NOINLINE void make_traced_and_hidden(void)
 {
     traced_root = cogc_malloc_traced(32, report, NULL);
     ck_assert_ptr_nonnull(traced_root);
-    uint64_t *x = cogc_malloc(64);
-    ck_assert_ptr_nonnull(x);
-    for (int i = 0; i < 8; i++)
-        x[i] = 0xF00D000000000000ull | (uint64_t)i;
-    hidden_x = (uintptr_t)x ^ DISGUISE;
+    hidden_x = make_hidden_object();
     ballast = cogc_malloc(BALLAST * sizeof *ballast);
     ck_assert_ptr_nonnull(ballast);
     for (int i = 0; i < BALLAST; i++) {
@@ -196,8 +160,7 @@ START_TEST(round_arms_what_a_traced_object_reports)
     cogc_collect();
     cogc_collect();
     ck_assert_ptr_eq(((void **)(reported ^ DISGUISE))[1], x);
-    for (int i = 0; i < 8; i++)
-        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+    check_hidden_object(x);
 }
 END_TEST
 

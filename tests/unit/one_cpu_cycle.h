@@ -1,14 +1,27 @@
-/* Set-up of the unit tests that drive an incremental cycle by hand: one
- * CPU, so no background marker and nothing marks or settles but the test
- * (allocation-paced steps run only in the allocation slow path); the
- * backend COGC_DIRTY names, or a skip; incremental collection on, or a
- * skip.  Include after testutil.h. */
+/* Shared by the unit tests that drive an incremental cycle by hand.
+ *
+ * Set-up: one CPU, so no background marker and nothing marks or settles
+ * but the test (allocation-paced steps run only in the allocation slow
+ * path); the backend COGC_DIRTY names, or a skip; incremental collection
+ * on, or a skip.  Then helpers to start a cycle, mark to the end, look at
+ * mark bits, and a 64-byte object whose address only a disguised word
+ * holds.  Include after testutil.h. */
 #ifndef COGC_TEST_ONE_CPU_CYCLE_H
 #define COGC_TEST_ONE_CPU_CYCLE_H
 
 #include <sched.h>
 
+#include "chunk.h"
+#include "collect.h"
 #include "incremental.h"
+#include "lock.h"
+#include "mark.h"
+#include "object.h"
+
+/* An address xor this is no pointer: static data is scanned as a root. */
+#define DISGUISE 0xA5A5A5A5A5A5A5A5ull
+#define BIG (10 * 4096 - 64)   /* over the small-object limit: 10 pages of its own */
+#define HIDDEN_WORD(i) (0xF00D000000000000ull | (uint64_t)(i))
 
 static void one_cpu_cycle_setup(void)
 {
@@ -22,6 +35,56 @@ static void one_cpu_cycle_setup(void)
         printf("SKIP: incremental collection is off (COGC_INCREMENTAL=1 not set, or the backend cannot watch)\n");
         exit(77);
     }
+}
+
+static TU_UNUSED struct object_ref ref_of(const void *p)
+{
+    struct object_ref o;
+    ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
+    return o;
+}
+
+static TU_UNUSED bool marked(const void *p)
+{
+    struct object_ref o = ref_of(p);
+    return bit_test(o.chunk->mark, granule_bit(o.chunk, o.start));
+}
+
+/* Checked after the lock is let go: a failed check leaves the test. */
+static TU_UNUSED void start_cycle(void)
+{
+    heap_lock();
+    collect_locked(COLLECT_TRIGGER);
+    bool on = incremental_marking();
+    heap_unlock();
+    ck_assert(on);
+}
+
+/* Mark everything the cycle can reach, as the marker would before a round. */
+static TU_UNUSED void mark_all(void)
+{
+    heap_lock();
+    while (mark_step(SIZE_MAX))
+        ;
+    heap_unlock();
+}
+
+/* A 64-byte object of HIDDEN_WORDs, made before the cycle (an allocation
+ * during it could end it: the slow path paces the marking); returns its
+ * address xor DISGUISE. */
+static TU_UNUSED TU_NOINLINE uintptr_t make_hidden_object(void)
+{
+    uint64_t *x = cogc_malloc(64);
+    ck_assert_ptr_nonnull(x);
+    for (int i = 0; i < 8; i++)
+        x[i] = HIDDEN_WORD(i);
+    return (uintptr_t)x ^ DISGUISE;
+}
+
+static TU_UNUSED void check_hidden_object(const void *x)
+{
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(((const uint64_t *)x)[i], HIDDEN_WORD(i));
 }
 
 #endif

@@ -19,46 +19,14 @@
 
 #include "one_cpu_cycle.h"
 
-#include "chunk.h"
-#include "collect.h"
 #include "dirty.h"
-#include "lock.h"
-#include "mark.h"
-#include "object.h"
 #include "tracking.h"
 #include "watch.h"
 
-#define BIG (10 * 4096 - 64)   /* over the small-object limit: 10 pages of its own */
-
 static void *volatile l1, *volatile l2, *volatile l3;
 
-static struct object_ref ref_of(void *p)
-{
-    struct object_ref o;
-    ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
-    return o;
-}
-
-static bool marked(void *p)
-{
-    struct object_ref o = ref_of(p);
-    return bit_test(o.chunk->mark, granule_bit(o.chunk, o.start));
-}
-
-/* X's address, disguised: static data is scanned as a root. */
-#define DISGUISE 0xA5A5A5A5A5A5A5A5ull
+/* X's address, disguised: reachable from nothing until stored. */
 static uintptr_t hidden_x;
-
-/* Made before the cycle (an allocation during it could end it: the slow
- * path paces the marking) and reachable from nothing until stored. */
-static TU_NOINLINE void make_hidden_object(void)
-{
-    uint64_t *x = cogc_malloc(64);
-    ck_assert_ptr_nonnull(x);
-    for (int i = 0; i < 8; i++)
-        x[i] = 0xF00D000000000000ull | (uint64_t)i;
-    hidden_x = (uintptr_t)x ^ DISGUISE;
-}
 
 static TU_NOINLINE void store_hidden_object(void) { ((void **)l2)[0] = (void *)(hidden_x ^ DISGUISE); }
 
@@ -76,14 +44,10 @@ static void make_fresh(void *p)
 static void start_cycle_and_store(void)
 {
     cogc_collect();
-    make_hidden_object();
+    hidden_x = make_hidden_object();
     tu_clear_stack();
-    heap_lock();
-    collect_locked(COLLECT_TRIGGER);
-    ck_assert(incremental_marking());
-    while (mark_step(SIZE_MAX))
-        ;
-    heap_unlock();
+    start_cycle();
+    mark_all();
     ck_assert(marked((void *)l2));
     ck_assert(!marked((void *)(hidden_x ^ DISGUISE)));
     store_hidden_object();
@@ -97,8 +61,7 @@ static void check_stored_object_kept(const char *why)
     ck_assert_msg(marked(x), "the object stored into an old page was not marked: %s", why);
     cogc_collect();
     cogc_collect();
-    for (int i = 0; i < 8; i++)
-        ck_assert_uint_eq(((uint64_t *)x)[i], 0xF00D000000000000ull | (uint64_t)i);
+    check_hidden_object(x);
 }
 
 START_TEST(settle_keeps_pending_write)
