@@ -391,8 +391,9 @@ static void finish_bookkeeping(struct gc_record *rec)
         last_minor_marked = rec->marked;
         nminor++;
         /* Most of the young generation survived, and the old generation
-         * is small next to it (rec->building, decided in the pause): the program is building what it keeps, and
-         * what the last full collection saw live may be garbage by now
+         * is small next to it (rec->building, decided in the pause): the
+         * program is building what it keeps, and what the last full
+         * collection saw live may be garbage by now
          * (GCBench depth 16: its stretch tree; kept until the next full
          * collection, it made the heap 36 MB against 25 stop-the-world).
          * A full collection then costs about what three minor ones do:
