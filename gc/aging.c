@@ -215,6 +215,30 @@ void aging_before_minor(void)
     age_none = false;
 }
 
+void aging_abandon_minor(void)
+{
+    in_minor = false;
+    listed.n = 0;
+    for (size_t i = 0; i < work.n; i++) {
+        struct work_item *it = &work.v[i];
+        struct page_desc *b = it->b;
+        if (!is_block(b))
+            continue;
+        struct chunk *c = chunk_of_pd(b);
+        if (it->snap_at != NO_SNAP)
+            for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++)
+                atomic_fetch_or_explicit(&c->mark[w], snap_word(it, k), memory_order_relaxed);
+        /* listed had room for them before this collection */
+        if (i < was_listed && VEC_PUSH(listed, b))
+            continue;
+        b->flags &= (uint8_t)~PF_AGED;
+        if (it->aged)
+            clear_aged(b);
+    }
+    work.n = 0;
+    aging_pending = listed.n != 0;
+}
+
 void aging_revived(struct page_desc *b)
 {
     if (aging_on && is_block(b))

@@ -57,6 +57,11 @@ void aging_revived_lost(void);
  * are promoted at once: `young` is the bytes allocated since the last
  * collection).  Returns the bytes aged. */
 uint64_t aging_after_minor(uint64_t young);
+/* A minor collection given up during its marking (an incremental cycle
+ * follows): the aged objects get their marks back, and stay aged until
+ * the cycle's start forgets them.  Its own marks stay: more marked than
+ * before it, never less, for the sweeps that run before the cycle's. */
+void aging_abandon_minor(void);
 /* A full collection or an incremental cycle's start, marks cleared: every
  * aged object is forgotten (the blocks are listed young, so a full
  * collection's watch update recomputes them). */

@@ -247,7 +247,7 @@ static uint64_t mark_fixpoint(unsigned markers)
                 called += 1 + trace_queued();
             }
         }
-        if (!called)
+        if (!called || mark_given_up())
             return live;
         live = mark_run(markers);
     }
@@ -407,6 +407,10 @@ uint64_t finalize_after_mark(unsigned markers, uint64_t live, bool minor)
         push_word(queue.v[i].data);
     }
     live = mark_fixpoint(markers);
+    if (mark_given_up())
+        return live;   /* the marks are partial: nothing cleared, nothing queued */
+    /* The marks are whole from here: what follows reads them. */
+    mark_set_deadline(0);
 
     /* 2 */
     visit(&short_links, &fresh_short, clear_link);

@@ -71,6 +71,11 @@ static unsigned nactive;
 static struct packet *pool;
 static volatile AO_t pool_used, full_head, empty_head;
 static volatile AO_t idle, activity, done;
+/* mark_set_deadline: past it (0: none), the first marker to see so sets
+ * `give_up`, and every marker leaves its work where it is, for the rest
+ * of the phase. */
+static uint64_t deadline;
+static volatile AO_t give_up;
 
 static int interior;
 static bool track_revived;
@@ -451,6 +456,15 @@ static bool queues_empty(void)
     return true;
 }
 
+/* Every 64 scans a marker reads the clock (28 ns here); every marker
+ * then sees `give_up`. */
+static bool past_deadline(unsigned scans)
+{
+    if (!(scans & 63) && os_now_ns() > deadline)
+        AO_store(&give_up, 1);
+    return AO_load(&give_up) != 0;
+}
+
 /* Out of local work: take an inbox packet or a shared one, or end the
  * phase.  Going idle, a marker first sends what it holds for others.  It
  * becomes busy again by decrementing `idle` and then bumping `activity`
@@ -459,6 +473,8 @@ static bool queues_empty(void)
  * work exists anywhere: it declares the phase done. */
 static bool find_work(struct marker *m)
 {
+    if (AO_load(&give_up))
+        return false;
     if (take_work(m))
         return true;
     flush_sends(m);
@@ -472,7 +488,7 @@ static bool find_work(struct marker *m)
             AO_fetch_and_add1(&idle);
             continue;
         }
-        if (AO_load_acquire(&done))
+        if (AO_load_acquire(&done) || (deadline && past_deadline(0)))
             return false;
         AO_t seen = AO_load_acquire(&activity);
         if (AO_load_acquire(&idle) == nactive && queues_empty() && AO_load_acquire(&activity) == seen) {
@@ -512,7 +528,7 @@ static void drain(struct marker *m)
         return;
     }
     struct entry q[PREFETCH_DEPTH];
-    unsigned qhead = 0, qlen = 0;
+    unsigned qhead = 0, qlen = 0, scans = 0;
     do {
         while (m->top || qlen) {
             if (m->top && qlen < PREFETCH_DEPTH) {
@@ -536,6 +552,8 @@ static void drain(struct marker *m)
                 if (m->top >= 2)
                     share(m);
             }
+            if (unlikely(deadline) && past_deadline(++scans))
+                return;
         }
     } while (nactive > 1 ? find_work(m) : false);
 }
@@ -590,8 +608,12 @@ static void start_helpers(unsigned want)
  * only when the phase starts, a helper that slept long took as long
  * again on these machines (Guile binary-trees' first minor collection:
  * 0.9-1.3 ms of marking with two markers, 0.23 ms with one); woken
- * before the world stops, it waits awake (RING_SPIN_NS at most) and the
- * same marking took 0.5-0.7 ms. */
+ * earlier, it waits awake (RING_SPIN_NS at most) and the same marking
+ * took 0.5-0.7 ms.  But a helper spinning while the program's threads
+ * are signalled takes a CPU one of them may need to answer (Guile's first
+ * minor collections on two CPUs: the stop took 1.1-1.2 ms, the spin's
+ * length, against 0.04-0.19 ms woken after it): the caller wakes them
+ * before the stop only when there are CPUs for all (collect.c). */
 unsigned mark_prepare_helpers(unsigned n, bool wake)
 {
     if (n > MAX_MARKERS)
@@ -646,6 +668,8 @@ void mark_begin(void)
     roots_log.n = 0;
     overflows = 0;
     blacklisted = 0;
+    deadline = 0;
+    AO_store(&give_up, 0);
 }
 
 void mark_push_root_range(uintptr_t lo, uintptr_t hi)
@@ -656,6 +680,11 @@ void mark_push_root_range(uintptr_t lo, uintptr_t hi)
         return;
     if (!VEC_PUSH(roots_log, ((struct entry){lo, hi})))
         markers[0].overflowed = true;   /* unlogged: a rescan would miss it */
+    push(&markers[0], lo, hi);
+}
+
+void mark_push_marked_range(uintptr_t lo, uintptr_t hi)
+{
     push(&markers[0], lo, hi);
 }
 
@@ -695,6 +724,8 @@ static void rescan(struct marker *m)
     }
     for (struct chunk *c = chunk_list(); c; c = c->next) {
         for (size_t i = c->first; i < c->npages; i++) {
+            if (AO_load(&give_up))
+                return;
             struct page_desc *pd = &c->pd[i];
             if (pd->state != PS_SMALL && pd->state != PS_LARGE)
                 continue;
@@ -746,6 +777,40 @@ static void run_parallel(unsigned n)
     }
 }
 
+/* A phase given up: the markers' stacks emptied and every packet back in
+ * the pool (a packet left queued would be taken by the next phase, its
+ * ranges no longer objects perhaps). */
+static void drop_work(void)
+{
+    int64_t idx;
+    for (unsigned i = 0; i < MAX_MARKERS; i++) {
+        struct marker *m = &markers[i];
+        m->top = 0;
+        m->overflowed = false;
+        for (unsigned o = 0; o < MAX_MARKERS; o++) {
+            if (m->out[o] >= 0)
+                stack_push(&empty_head, (uint32_t)m->out[o]);
+            m->out[o] = -1;
+        }
+        while ((idx = stack_pop(&m->inbox)) >= 0)
+            stack_push(&empty_head, (uint32_t)idx);
+    }
+    while ((idx = stack_pop(&full_head)) >= 0)
+        stack_push(&empty_head, (uint32_t)idx);
+}
+
+void mark_set_deadline(uint64_t ns) { deadline = vg_on ? 0 : ns; }
+bool mark_given_up(void) { return AO_load(&give_up) != 0; }
+void mark_abandon(void) { drop_work(); }
+
+static uint64_t live_sum(void)
+{
+    uint64_t live = 0;
+    for (unsigned i = 0; i < MAX_MARKERS; i++)
+        live += markers[i].live;
+    return live;
+}
+
 uint64_t mark_run(unsigned n)
 {
     if (n < 1)
@@ -754,8 +819,13 @@ uint64_t mark_run(unsigned n)
         n = MAX_MARKERS;
     if (unlikely(vg_on))
         n = 1;   /* drain_vg() marks alone; Valgrind runs one thread at a time anyway */
-    run_parallel(n);
+    if (!AO_load(&give_up))
+        run_parallel(n);
     for (;;) {
+        if (AO_load(&give_up)) {
+            drop_work();   /* an overflow's rescan too: it would only overflow again */
+            return live_sum();
+        }
         bool overflow = false;
         for (unsigned i = 0; i < MAX_MARKERS; i++) {
             overflow |= markers[i].overflowed;
@@ -774,12 +844,9 @@ uint64_t mark_run(unsigned n)
         AO_store(&idle, 0);
         rescan(&markers[0]);
     }
-    uint64_t live = 0;
-    for (unsigned i = 0; i < MAX_MARKERS; i++) {
-        live += markers[i].live;
+    for (unsigned i = 0; i < MAX_MARKERS; i++)
         blacklisted += markers[i].black;
-    }
-    return live;
+    return live_sum();
 }
 
 unsigned mark_overflows(void) { return overflows; }

@@ -35,12 +35,13 @@ static unsigned last_markers;
 
 /* Every pause: its length, its kind, the dirty pages it took. */
 static const char *const pause_kind_name[NPAUSE_KINDS] = {"full", "minor", "cycle-start", "cycle-final", "evict",
-                                                                 "assist", "cycle-round"};
+                                                                 "assist", "cycle-round", "minor-given-up"};
 struct pause_rec {
     uint64_t ns;
     uint32_t kind;
     uint32_t rescanned;
 };
+static uint64_t given_up;
 static struct pause_rec *pauses;
 static size_t npauses, cap_pauses;
 
@@ -129,6 +130,7 @@ void stats_pause(enum pause_kind kind, const char *reason, uint64_t ns, size_t r
     if (ns > max_pause)
         max_pause = ns;
     total_rescanned += rescanned;
+    given_up += kind == PAUSE_GIVEN_UP;
     record_pause(ns, kind, rescanned);
     if (option(OPT_STATS))
         report_line("cogc: pause kind=%s reason=%s pause_ms=%.3f", pause_kind_name[kind], reason, ns / 1e6);
@@ -141,6 +143,7 @@ void stats_fill(struct cogc_stats *s)
     s->collections = collections;
     s->pauses = npauses;
     s->minor_collections = minors;
+    s->minors_given_up = given_up;
     s->dirty_pages_rescanned = total_rescanned;
     s->collection_major_faults = collection_faults;
     pressure_fill_stats(s);
@@ -202,12 +205,12 @@ static void summary(void)
     struct cogc_stats s;
     stats_fill(&s);
     histogram();
-    report_line("cogc: summary backend=%s collections=%llu minor=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
+    report_line("cogc: summary backend=%s collections=%llu minor=%llu minors_given_up=%llu dirty_pages=%llu total_pause_ms=%.3f max_pause_ms=%.3f p50_pause_ms=%.3f "
                 "p99_pause_ms=%.3f heap_mb=%.1f allocated_mb=%.1f freed_mb=%.1f reclaimed_mb=%.1f gc_major_faults=%llu "
                 "notices_psi=%llu notices_cgv1=%llu notices_cgv2=%llu notices_residency=%llu pressure_collections=%llu "
                 "pages_given_back=%llu heap_budget_mb=%.1f pages_evicted=%llu pages_out=%llu bookmarks=%llu memcg_folds=%llu",
                 s.dirty_backend, (unsigned long long)s.collections, (unsigned long long)s.minor_collections,
-                (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
+                (unsigned long long)s.minors_given_up, (unsigned long long)s.dirty_pages_rescanned, s.total_pause_ns / 1e6, s.max_pause_ns / 1e6,
                 s.p50_pause_ns / 1e6, s.p99_pause_ns / 1e6, s.heap_bytes / 1048576.0,
                 s.allocated_bytes / 1048576.0, s.freed_bytes / 1048576.0, s.reclaimed_bytes / 1048576.0,
                 (unsigned long long)s.collection_major_faults, (unsigned long long)s.notices_psi,

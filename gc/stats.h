@@ -15,7 +15,7 @@
  * cannot wait for (pressure.c). */
 /* PAUSE_ROUND: an incremental cycle's roots scanned again while it marks
  * (collect_cycle_roots). */
-enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, PAUSE_ASSIST, PAUSE_ROUND, NPAUSE_KINDS };
+enum pause_kind { PAUSE_FULL, PAUSE_MINOR, PAUSE_START, PAUSE_FINAL, PAUSE_EVICT, PAUSE_ASSIST, PAUSE_ROUND, PAUSE_GIVEN_UP, NPAUSE_KINDS };
 
 struct gc_record {
     const char *reason;
@@ -29,6 +29,7 @@ struct gc_record {
     uint64_t aged;         /* bytes of survivors a minor collection aged, not promoted (aging.h) */
     bool building;         /* a minor collection that kept most of its young generation
                             * while the old one is small: the next collection is full */
+    bool given_up;         /* a minor collection given up during marking: a cycle instead */
 };
 
 extern _Atomic uint64_t stat_allocated, stat_freed, stat_reclaimed;

@@ -251,7 +251,7 @@ static void push_page(struct chunk *c, size_t i, uintptr_t *lo, uintptr_t *hi)
             return;
         if (*hi != pa) {
             if (*lo < *hi)
-                mark_push_root_range(*lo, *hi);
+                mark_push_marked_range(*lo, *hi);
             *lo = pa;
         }
         *hi = pe;
@@ -268,7 +268,7 @@ static void push_page(struct chunk *c, size_t i, uintptr_t *lo, uintptr_t *hi)
         uintptr_t s = obj > pa ? obj : pa, e = obj + size < pe ? obj + size : pe;
         if (*hi != s) {
             if (*lo < *hi)
-                mark_push_root_range(*lo, *hi);
+                mark_push_marked_range(*lo, *hi);
             *lo = s;
         }
         *hi = e;
@@ -290,7 +290,7 @@ void watch_push_dirty(void)
                 push_page(c, w * 64 + (size_t)__builtin_ctzll(bits), &lo, &hi);
         }
         if (lo < hi)
-            mark_push_root_range(lo, hi);
+            mark_push_marked_range(lo, hi);
     }
 }
 
@@ -310,7 +310,7 @@ static void on_preclean(void *ctx, void *addr, size_t len)
         uintptr_t lo = 0, hi = 0;
         push_page(c, page_index(c, a), &lo, &hi);
         if (lo < hi)
-            mark_push_root_range(lo, hi);
+            mark_push_marked_range(lo, hi);
         ++*pages;
     }
 }

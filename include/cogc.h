@@ -255,6 +255,8 @@ struct cogc_stats {
     uint64_t notices_gcdev;      /* /dev/cogc shrinker notices (the kernel module) */
     uint64_t memcg_stat_folds;   /* reads of the memory cgroup's memory.stat near its limit,
                                     which keep the counts its reclaim decides by current */
+    uint64_t minors_given_up;    /* minor collections given up during marking for an
+                                    incremental cycle (COGC_PAUSE_TARGET_US) */
 };
 
 /* Fill *out (of size `size`, normally sizeof(struct cogc_stats); a smaller
