@@ -43,6 +43,34 @@ static inline void *alloc_fast(size_t size, enum kind k)
     return p;
 }
 
+/* Up to n objects taken from the head of this thread's list of (size,
+ * k) at once, still linked through their first words (the last one's
+ * link NULL), their tags cleared; returns how many, *first and *last the
+ * ends (0: the list is empty). */
+static inline size_t alloc_fast_many(size_t size, enum kind k, size_t n, void **first, void **last_out)
+{
+    if (unlikely(size > MAX_SMALL) || k > KIND_ATOMIC || !n)
+        return 0;
+    unsigned cls = size_to_class(size);
+    void **head = &tl_state.fl[k][cls];
+    void *p = *head, *last = NULL;
+    size_t got = 0;
+    *first = p;
+    while (p && got < n) {
+        ((void **)p)[1] = NULL;
+        last = p;
+        p = ((void **)p)[0];
+        got++;
+    }
+    if (!got)
+        return 0;
+    ((void **)last)[0] = NULL;
+    *last_out = last;
+    *head = p;
+    tl_state.used += got * size_classes[cls].size;
+    return got;
+}
+
 /* The slow path: initialises, registers the thread, refills, collects,
  * grows the heap; NULL with errno = ENOMEM. */
 void *alloc_slow(size_t size, enum kind k);

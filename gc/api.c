@@ -153,6 +153,47 @@ static inline void *allocate(size_t size, enum kind k)
 }
 
 COGC_API void *cogc_malloc(size_t size) { return allocate(size, KIND_NORMAL); }
+
+COGC_API size_t cogc_malloc_many(size_t size, int atomic, size_t n, void **list)
+{
+    if (!list) {
+        errno = EINVAL;
+        return 0;
+    }
+    enum kind k = atomic ? KIND_ATOMIC : KIND_NORMAL;
+    void *head = NULL, **tail = &head;
+    size_t got = 0;
+    while (got < n) {
+        void *first = NULL, *last = NULL;
+        size_t taken = 0;
+        if (likely(tl_state.busy == 0)) {
+            tl_state.busy = BUSY_IN;
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            taken = alloc_fast_many(size, k, n - got, &first, &last);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            tl_state.busy = 0;
+            if (unlikely(vg_on))
+                for (void *p = first, *next; taken && p; p = next) {
+                    next = *(void **)p;
+                    vg_malloc(p, size ? size : 1, !atomic);
+                    vg_make_defined(p, sizeof(void *));   /* the link */
+                }
+        }
+        if (!taken) {
+            /* The slow path refills the list, or collects, or fails: taken
+             * only for the first object, as a collection would not see the
+             * objects already taken through pointer-free ones' links. */
+            if (got || !(first = last = allocate(size, k)))
+                break;
+            taken = 1;
+        }
+        *tail = first;
+        tail = (void **)last;
+        got += taken;
+    }
+    *list = head;
+    return got;
+}
 COGC_API void *cogc_malloc_atomic(size_t size) { return allocate(size, KIND_ATOMIC); }
 COGC_API void *cogc_malloc_uncollectable(size_t size) { return allocate(size, KIND_UNCOLLECTABLE); }
 

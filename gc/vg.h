@@ -25,5 +25,11 @@ static inline void vg_make_writable(void *p, size_t n)
     if (__builtin_expect(vg_on, 0))
         VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 }
+/* Bytes the collector wrote into an object handed out as undefined. */
+static inline void vg_make_defined(void *p, size_t n)
+{
+    if (__builtin_expect(vg_on, 0))
+        VALGRIND_MAKE_MEM_DEFINED(p, n);
+}
 
 #endif

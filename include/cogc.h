@@ -95,6 +95,18 @@ COGC_API void *cogc_malloc_uncollectable(size_t size) COGC_MALLOC_ATTR(1);
  * cogc_malloc: for hunting memory errors. */
 COGC_API void *cogc_debug_malloc(size_t size) COGC_MALLOC_ATTR(1);
 
+/* Up to n objects of `size` bytes at once, for a runtime's own
+ * thread-local free lists: *list gets the first, each object's first word
+ * links the next, the last's is NULL; every other byte is zero (for
+ * pointer-free objects, `atomic` not 0: undefined).  Returns how many:
+ * what this thread's free list holds, refilled once if it held none, so
+ * possibly fewer than n (0 for n 0; 0 with ENOMEM when memory ran out,
+ * EINVAL for a NULL list).  Cheaper than n calls: one pass over the list.
+ * The objects are the caller's to keep reachable: a list linked through
+ * pointer-free objects is invisible to the collector, so hold each object
+ * where it is scanned until it is used. */
+COGC_API size_t cogc_malloc_many(size_t size, int atomic, size_t n, void **list);
+
 /* cogc_malloc(n * size); NULL with ENOMEM when n * size overflows. */
 COGC_API void *cogc_calloc(size_t n, size_t size) COGC_CALLOC_ATTR(1, 2);
 

@@ -152,26 +152,28 @@ GC_API void *GC_CALL GC_malloc_kind_global(size_t lb, int k) { return GC_generic
 
 #define MANY_MAX 256
 
-/* The objects are held in a scanned array on this stack until linked: a
- * list through pointer-free objects' first words is invisible to the
- * collector, so it is the caller's to keep alive once returned. */
+/* Normal and pointer-free objects come linked from cogc_malloc_many: one
+ * pass over the thread's free list instead of a call per object (Guile's
+ * gcbench.scm: those calls were 7 % of its run).  Other kinds, and the
+ * out-of-memory path (GC_oom_fn), one GC_generic_malloc each, held in a
+ * scanned array on this stack until linked: a list through pointer-free
+ * objects' first words is invisible to the collector, so it is the
+ * caller's to keep alive once returned. */
 GC_API void GC_CALL GC_generic_malloc_many(size_t lb, int k, void **result)
 {
-    void *objs[MANY_MAX];
     size_t n = lb >= 8192 ? 1 : 8192 / (lb ? lb : 1);
     if (n > MANY_MAX)
         n = MANY_MAX;
-    size_t got = 0;
     if (k == NORMAL || k == PTRFREE) {
         shim_ensure();
-        for (; got < n; got++)
-            if (!(objs[got] = k == NORMAL ? cogc_malloc(lb) : cogc_malloc_atomic(lb)))
-                break;
+        if (cogc_malloc_many(lb, k == PTRFREE, n, result))
+            return;
     }
-    if (!got)
-        for (; got < n; got++)
-            if (!(objs[got] = GC_generic_malloc(lb, k)))
-                break;
+    void *objs[MANY_MAX];
+    size_t got = 0;
+    for (; got < n; got++)
+        if (!(objs[got] = GC_generic_malloc(lb, k)))
+            break;
     void *head = NULL;
     while (got > 0) {
         void *o = objs[--got];
