@@ -24,37 +24,22 @@
 #include "lock.h"
 #include "object.h"
 
-struct node {
-    struct node *next;
-    uint64_t tag;
-};
-
-#define TAG(i) (0x0DD5000000000000ull | (uint64_t)(i))
-#define YOUNG_NODES 200000   /* 3 MiB of 16-byte nodes: milliseconds to mark */
+#define YOUNG_NODES 60000   /* 3.7 MiB of 64-byte nodes: milliseconds to mark */
 #define AGED_NODES 2000
 
-static struct node *volatile young_root, *volatile aged_root, *volatile old_root;
+static struct tu_node *volatile young_root, *volatile aged_root, *volatile old_root;
 
-static TU_NOINLINE struct node *make_list(size_t n)
+static void check_list(const struct tu_node *head, size_t n, uint64_t seed, const char *what)
 {
-    struct node *head = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct node *x = cogc_malloc(sizeof *x);
-        ck_assert_ptr_nonnull(x);
-        x->next = head;
-        x->tag = TAG(i);
-        head = x;
-    }
-    return head;
+    size_t bad = tu_list_bad(head, n, seed);
+    ck_assert_msg(!bad, "%s: %zu of %zu nodes lost or overwritten", what, bad, n);
 }
 
-static void check_list(const struct node *p, size_t n, const char *what)
+static struct tu_node *make_list(size_t n, uint64_t seed)
 {
-    size_t k = 0;
-    for (; p; p = p->next, k++)
-        ck_assert_msg(p->tag == TAG(n - 1 - k), "%s: node %zu overwritten (%#llx)", what, k,
-                      (unsigned long long)p->tag);
-    ck_assert_uint_eq(k, n);
+    struct tu_node *l = tu_list_make(n, seed);
+    ck_assert_ptr_nonnull(l);
+    return l;
 }
 
 static struct cogc_stats stats(void)
@@ -90,17 +75,17 @@ static TU_NOINLINE void garbage(size_t bytes)
 START_TEST(first_minor_given_up)
 {
     cogc_collect();
-    young_root = make_list(YOUNG_NODES);
+    young_root = make_list(YOUNG_NODES, 1);
     tu_clear_stack();
     struct cogc_stats before = stats();
     ck_assert(!triggered_collection());   /* the minor collection, given up */
     struct cogc_stats after = stats();
     ck_assert_uint_eq(after.minors_given_up, before.minors_given_up + 1);
     ck_assert_uint_eq(after.collections, before.collections);
-    check_list(young_root, YOUNG_NODES, "young list after the given-up minor collection");
+    check_list(young_root, YOUNG_NODES, 1, "young list after the given-up minor collection");
     ck_assert(triggered_collection());    /* then a cycle */
     cogc_collect();                       /* finished */
-    check_list(young_root, YOUNG_NODES, "young list after the cycle");
+    check_list(young_root, YOUNG_NODES, 1, "young list after the cycle");
     young_root = NULL;
 }
 END_TEST
@@ -108,7 +93,7 @@ END_TEST
 START_TEST(aged_marks_given_back)
 {
     cogc_collect();
-    aged_root = make_list(AGED_NODES);
+    aged_root = make_list(AGED_NODES, 2);
     garbage(1 << 20);   /* the survivors a small part of the young generation: aged */
     tu_clear_stack();
     cogc_collect_minor();
@@ -116,40 +101,40 @@ START_TEST(aged_marks_given_back)
     ck_assert_int_eq(object_find((uintptr_t)aged_root, false, &o), OBJ_FOUND);
     ck_assert_msg(o.block->flags & PF_AGED, "the list was not aged: the test would prove nothing");
 
-    young_root = make_list(YOUNG_NODES);
+    young_root = make_list(YOUNG_NODES, 1);
     tu_clear_stack();
     uint64_t given_up = stats().minors_given_up;
     ck_assert(!triggered_collection());
     ck_assert_uint_eq(stats().minors_given_up, given_up + 1);
     heap_lock();
     size_t unmarked = 0;
-    for (const struct node *p = aged_root; p; p = p->next)
+    for (const struct tu_node *p = aged_root; p; p = p->next)
         unmarked += !marked(p);
     blocks_sweep_all();   /* what the cycle's start does first */
     heap_unlock();
     ck_assert_msg(!unmarked, "%zu aged nodes left unmarked by the given-up minor collection", unmarked);
-    check_list(aged_root, AGED_NODES, "aged list after the sweep");
+    check_list(aged_root, AGED_NODES, 2, "aged list after the sweep");
     cogc_collect();
-    check_list(aged_root, AGED_NODES, "aged list after a full collection");
-    check_list(young_root, YOUNG_NODES, "young list after a full collection");
+    check_list(aged_root, AGED_NODES, 2, "aged list after a full collection");
+    check_list(young_root, YOUNG_NODES, 1, "young list after a full collection");
     aged_root = young_root = NULL;
 }
 END_TEST
 
 START_TEST(large_old_generation_keeps_the_minor)
 {
-    old_root = make_list(5 * YOUNG_NODES);
+    old_root = make_list(5 * YOUNG_NODES, 3);
     tu_clear_stack();
     cogc_collect();
-    young_root = make_list(YOUNG_NODES);
+    young_root = make_list(YOUNG_NODES, 1);
     tu_clear_stack();
     struct cogc_stats before = stats();
     ck_assert(!triggered_collection());
     struct cogc_stats after = stats();
     ck_assert_uint_eq(after.minors_given_up, before.minors_given_up);
     ck_assert_uint_eq(after.minor_collections, before.minor_collections + 1);
-    check_list(young_root, YOUNG_NODES, "young list");
-    check_list(old_root, 5 * YOUNG_NODES, "old list");
+    check_list(young_root, YOUNG_NODES, 1, "young list");
+    check_list(old_root, 5 * YOUNG_NODES, 3, "old list");
     old_root = young_root = NULL;
 }
 END_TEST
