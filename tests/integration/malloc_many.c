@@ -21,7 +21,8 @@ static size_t check_list(void *list, size_t size, bool scanned, uint64_t stamp)
         if (scanned)
             for (size_t w = 1; w < size / sizeof(void *); w++)
                 ck_assert_msg(!p[w], "object %zu: word %zu is %p, not 0", n, w, p[w]);
-        ck_assert_msg(p[1] != (void *)(uintptr_t)stamp, "object %zu is in the list twice", n);
+        /* A pointer-free object's words are undefined until written. */
+        ck_assert_msg(!scanned || p[1] != (void *)(uintptr_t)stamp, "object %zu is in the list twice", n);
         p[1] = (void *)(uintptr_t)stamp;
     }
     return n;
