@@ -218,7 +218,6 @@ void aging_before_minor(void)
 void aging_abandon_minor(void)
 {
     in_minor = false;
-    listed.n = 0;
     for (size_t i = 0; i < work.n; i++) {
         struct work_item *it = &work.v[i];
         struct page_desc *b = it->b;
@@ -228,7 +227,8 @@ void aging_abandon_minor(void)
         if (it->snap_at != NO_SNAP)
             for (size_t k = 0, w = first_word(b); k < nwords(b); k++, w++)
                 atomic_fetch_or_explicit(&c->mark[w], snap_word(it, k), memory_order_relaxed);
-        /* listed had room for them before this collection */
+        /* Listed again (aging_before_minor emptied the list, which had
+         * room for them). */
         if (i < was_listed && VEC_PUSH(listed, b))
             continue;
         b->flags &= (uint8_t)~PF_AGED;

@@ -138,12 +138,9 @@ static __attribute__((noinline)) void *allocate_slow(size_t size, enum kind k)
  * thread interrupted, no debug allocator), a free-list pop. */
 static inline void *allocate(size_t size, enum kind k)
 {
-    if (likely(tl_state.busy == 0)) {
-        tl_state.busy = BUSY_IN;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (likely(tl_state.busy == 0 && enter())) {
         void *p = alloc_fast(size, k);
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        tl_state.busy = 0;
+        leave();
         if (likely(p != NULL)) {
             vg_malloc(p, size ? size : 1, k != KIND_ATOMIC);
             return p;
@@ -166,14 +163,11 @@ COGC_API size_t cogc_malloc_many(size_t size, int atomic, size_t n, void **list)
     while (got < n) {
         void *first = NULL, *last = NULL;
         size_t taken = 0;
-        if (likely(tl_state.busy == 0)) {
-            tl_state.busy = BUSY_IN;
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (likely(tl_state.busy == 0 && enter())) {
             taken = alloc_fast_many(size, k, n - got, &first, &last);
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
-            tl_state.busy = 0;
+            leave();
             if (unlikely(vg_on))
-                for (void *p = first, *next; taken && p; p = next) {
+                for (void *p = first, *next; p; p = next) {
                     next = *(void **)p;
                     vg_malloc(p, size ? size : 1, !atomic);
                     vg_make_defined(p, sizeof(void *));   /* the link */
@@ -242,11 +236,9 @@ static inline bool free_fast(void *p)
     if (unlikely(tl_state.busy != 0) || unlikely(debug_used()) ||
         unlikely(__atomic_load_n(&finalize_registered, __ATOMIC_RELAXED)))
         return false;
-    tl_state.busy = BUSY_IN;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    enter();   /* cannot fail: busy is 0 */
     bool done = alloc_free_local(p);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    tl_state.busy = 0;
+    leave();
     return done;
 }
 

@@ -780,7 +780,7 @@ static void run_parallel(unsigned n)
 /* A phase given up: the markers' stacks emptied and every packet back in
  * the pool (a packet left queued would be taken by the next phase, its
  * ranges no longer objects perhaps). */
-static void drop_work(void)
+void mark_abandon(void)
 {
     int64_t idx;
     for (unsigned i = 0; i < MAX_MARKERS; i++) {
@@ -801,7 +801,6 @@ static void drop_work(void)
 
 void mark_set_deadline(uint64_t ns) { deadline = vg_on ? 0 : ns; }
 bool mark_given_up(void) { return AO_load(&give_up) != 0; }
-void mark_abandon(void) { drop_work(); }
 
 static uint64_t live_sum(void)
 {
@@ -823,7 +822,7 @@ uint64_t mark_run(unsigned n)
         run_parallel(n);
     for (;;) {
         if (AO_load(&give_up)) {
-            drop_work();   /* an overflow's rescan too: it would only overflow again */
+            mark_abandon();   /* an overflow's rescan too: it would only overflow again */
             return live_sum();
         }
         bool overflow = false;
