@@ -18,11 +18,10 @@
 #include "testutil.h"
 
 #include "block.h"
-#include "chunk.h"
 #include "collect.h"
 #include "incremental.h"
 #include "lock.h"
-#include "object.h"
+#include "mark_bits.h"
 
 #define YOUNG_NODES 60000   /* 3.7 MiB of 64-byte nodes: milliseconds to mark */
 #define AGED_NODES 2000
@@ -49,13 +48,6 @@ static struct cogc_stats stats(void)
     return s;
 }
 
-static bool marked(const void *p)
-{
-    struct object_ref o;
-    ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
-    return bit_test(o.chunk->mark, granule_bit(o.chunk, o.start));
-}
-
 /* A collection as allocation triggers it; returns whether a cycle runs. */
 static bool triggered_collection(void)
 {
@@ -64,12 +56,6 @@ static bool triggered_collection(void)
     bool cycle = incremental_marking();
     heap_unlock();
     return cycle;
-}
-
-static TU_NOINLINE void garbage(size_t bytes)
-{
-    for (size_t i = 0; i < bytes / 64; i++)
-        ck_assert_ptr_nonnull(cogc_malloc(64));
 }
 
 START_TEST(first_minor_given_up)
@@ -94,12 +80,10 @@ START_TEST(aged_marks_given_back)
 {
     cogc_collect();
     aged_root = make_list(AGED_NODES, 2);
-    garbage(1 << 20);   /* the survivors a small part of the young generation: aged */
+    tu_churn(64, (1 << 20) / 64);   /* the survivors a small part of the young generation: aged */
     tu_clear_stack();
     cogc_collect_minor();
-    struct object_ref o;
-    ck_assert_int_eq(object_find((uintptr_t)aged_root, false, &o), OBJ_FOUND);
-    ck_assert_msg(o.block->flags & PF_AGED, "the list was not aged: the test would prove nothing");
+    ck_assert_msg(ref_of(aged_root).block->flags & PF_AGED, "the list was not aged: the test would prove nothing");
 
     young_root = make_list(YOUNG_NODES, 1);
     tu_clear_stack();

@@ -3,20 +3,19 @@
  * Set-up: one CPU, so no background marker and nothing marks or settles
  * but the test (allocation-paced steps run only in the allocation slow
  * path); the backend COGC_DIRTY names, or a skip; incremental collection
- * on, or a skip.  Then helpers to start a cycle, mark to the end, look at
- * mark bits, and a 64-byte object whose address only a disguised word
- * holds.  Include after testutil.h. */
+ * on, or a skip.  Then helpers to start a cycle, mark to the end (mark
+ * bits: mark_bits.h), and a 64-byte object whose address only a disguised
+ * word holds.  Include after testutil.h. */
 #ifndef COGC_TEST_ONE_CPU_CYCLE_H
 #define COGC_TEST_ONE_CPU_CYCLE_H
 
 #include <sched.h>
 
-#include "chunk.h"
 #include "collect.h"
 #include "incremental.h"
 #include "lock.h"
 #include "mark.h"
-#include "object.h"
+#include "mark_bits.h"
 
 /* An address xor this is no pointer: static data is scanned as a root. */
 #define DISGUISE 0xA5A5A5A5A5A5A5A5ull
@@ -35,19 +34,6 @@ static void one_cpu_cycle_setup(void)
         printf("SKIP: incremental collection is off (COGC_INCREMENTAL=1 not set, or the backend cannot watch)\n");
         exit(77);
     }
-}
-
-static TU_UNUSED struct object_ref ref_of(const void *p)
-{
-    struct object_ref o;
-    ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
-    return o;
-}
-
-static TU_UNUSED bool marked(const void *p)
-{
-    struct object_ref o = ref_of(p);
-    return bit_test(o.chunk->mark, granule_bit(o.chunk, o.start));
 }
 
 /* Checked after the lock is let go: a failed check leaves the test. */
