@@ -54,6 +54,7 @@ static size_t min_trigger(void) { return (size_t)option(OPT_MIN_TRIGGER); }
  * costs what survives of them: all of it while a program builds a big
  * structure), grown back when they are well under it (nursery.c). */
 static size_t nursery;
+static size_t nursery_reach_now;    /* nursery_reach: 0 until the first full collection */
 static size_t nursery_after_full;   /* sized by a minor collection that asked for a full one */
 
 /* COGC_FREE_SPACE_DIVISOR: heap size (mapped, less what was given back)
@@ -78,7 +79,8 @@ static size_t nursery_cap(void)
 {
     size_t divisor = (size_t)option(OPT_FREE_SPACE_DIVISOR);
     size_t d = divisor ? (size_t)((full_live + promoted) / divisor) : 0;
-    return d > min_trigger() ? d : min_trigger();
+    size_t reach = nursery_reach_now > min_trigger() ? nursery_reach_now : min_trigger();
+    return d > reach ? d : reach;
 }
 
 static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
@@ -383,6 +385,8 @@ static size_t headroom_pages(uint64_t live)
 /* After every collection, the world running again. */
 static void finish_bookkeeping(struct gc_record *rec)
 {
+    /* A cycle's objects allocated while it marked were born marked. */
+    uint64_t born_marked = rec->kind == PAUSE_FINAL ? since_last : 0;
     ncollections++;
     since_full = rec->kind == PAUSE_MINOR ? since_full + since_last : 0;
     since_last = used_since = freed_since = 0;
@@ -421,12 +425,22 @@ static void finish_bookkeeping(struct gc_record *rec)
         promoted += rec->live - rec->aged + held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
+        struct promotion_sample ps = {
+            .reach = nursery_reach_now,
+            .base = min_trigger(),
+            .promoted = promoted,
+            .old_before = full_live + promoted,
+            .live_after = rec->live > born_marked ? rec->live - born_marked : 0,
+        };
+        nursery_reach_now = nursery_reach(&ps);
         full_live = rec->live;
         promoted = 0;
         need_full = false;
         if (nursery_after_full)
             nursery = nursery_after_full;
         nursery_after_full = 0;
+        if (nursery_promoted_early(&ps) && nursery < nursery_reach_now)
+            nursery = nursery_reach_now;
     }
     set_trigger(rec->live);
     note_in_use(rec->in_use_before, rec->kind != PAUSE_MINOR);

@@ -24,4 +24,19 @@ struct nursery_sample {
 /* The young generation for the next minor collection. */
 size_t nursery_next(const struct nursery_sample *s);
 
+/* What a full collection (or an incremental cycle) found of the bytes
+ * minor collections promoted since the one before. */
+struct promotion_sample {
+    size_t reach;          /* the most the young generation could grow to so far */
+    size_t base;           /* COGC_MIN_TRIGGER: the reach to start from */
+    uint64_t promoted;     /* bytes promoted since the full collection before */
+    uint64_t old_before;   /* the old generation before this one: live then + promoted */
+    uint64_t live_after;   /* what this one found live */
+};
+
+/* Most of a young generation's worth of promoted bytes died old. */
+bool nursery_promoted_early(const struct promotion_sample *s);
+/* The most the young generation may grow to until the next full collection. */
+size_t nursery_reach(const struct promotion_sample *s);
+
 #endif

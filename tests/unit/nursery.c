@@ -89,8 +89,65 @@ START_TEST(never_below_the_minimum)
 }
 END_TEST
 
+static struct promotion_sample promotion(size_t reach, uint64_t promoted, uint64_t died)
+{
+    uint64_t old = 15 * MB + promoted;
+    return (struct promotion_sample){
+        .reach = reach, .base = 8 * MB, .promoted = promoted, .old_before = old, .live_after = old - died};
+}
+
+/* Guile's gcbench.scm: 10.8 MB promoted between two cycles, 7.8 MB of it
+ * found dead.  The young generation may grow by half, then to twice
+ * COGC_MIN_TRIGGER and no further. */
+START_TEST(early_promotion_grows_the_reach)
+{
+    struct promotion_sample s = promotion(0, 108 * MB / 10, 78 * MB / 10);
+    ck_assert(nursery_promoted_early(&s));
+    ck_assert_uint_eq(nursery_reach(&s), 12 * MB);
+    s.reach = 12 * MB;
+    ck_assert_uint_eq(nursery_reach(&s), 16 * MB);
+    s.reach = 16 * MB;
+    ck_assert_uint_eq(nursery_reach(&s), 16 * MB);
+}
+END_TEST
+
+/* Promoted bytes that stay alive (GCBench depth 22's long-lived tree,
+ * built by minor collections) bring the reach back towards the base;
+ * too few promoted, or half-dead ones, leave it where it is. */
+START_TEST(kept_promotion_shrinks_the_reach)
+{
+    struct promotion_sample s = promotion(16 * MB, 20 * MB, 1 * MB);
+    ck_assert(!nursery_promoted_early(&s));
+    ck_assert_uint_eq(nursery_reach(&s), 16 * MB - 16 * MB / 3);
+    s.reach = 9 * MB;
+    ck_assert_uint_eq(nursery_reach(&s), 8 * MB);
+    s = promotion(12 * MB, 4 * MB, 4 * MB);   /* under a young generation's worth */
+    ck_assert(!nursery_promoted_early(&s));
+    ck_assert_uint_eq(nursery_reach(&s), 12 * MB);
+    s = promotion(12 * MB, 12 * MB, 4 * MB);  /* a third died: no sign either way */
+    ck_assert_uint_eq(nursery_reach(&s), 12 * MB);
+    s = promotion(0, 0, 0);                   /* the first full collection */
+    ck_assert_uint_eq(nursery_reach(&s), 8 * MB);
+}
+END_TEST
+
+/* More died than was promoted (old objects died too): still early, and
+ * the arithmetic does not wrap when the collection found more than
+ * before (objects born marked, counted anyway). */
+START_TEST(reach_survives_odd_counts)
+{
+    struct promotion_sample s = promotion(8 * MB, 10 * MB, 14 * MB);
+    ck_assert(nursery_promoted_early(&s));
+    s.live_after = s.old_before + 5 * MB;
+    ck_assert(!nursery_promoted_early(&s));
+    ck_assert_uint_eq(nursery_reach(&s), 8 * MB);
+}
+END_TEST
+
 int main(void)
 {
     return TU_RUN_TESTS("nursery", aged_survivors_bound_the_shrink, building_shrinks_as_without_aging,
-                        half_target_caps_the_aging_floor, grows_back_when_cheap, never_below_the_minimum);
+                        half_target_caps_the_aging_floor, grows_back_when_cheap, never_below_the_minimum,
+                        early_promotion_grows_the_reach, kept_promotion_shrinks_the_reach,
+                        reach_survives_odd_counts);
 }
