@@ -394,7 +394,19 @@ static int set_option_checked(enum option_id id, uint64_t value)
 
 COGC_API int cogc_set_growth(unsigned percent) { return set_option_checked(OPT_GROWTH, percent); }
 
-COGC_API int cogc_set_min_trigger(size_t bytes) { return set_option_checked(OPT_MIN_TRIGGER, bytes); }
+/* The young generation's reach learned from the old trigger starts over
+ * from the new one (collect.c). */
+COGC_API int cogc_set_min_trigger(size_t bytes)
+{
+    if (set_option_checked(OPT_MIN_TRIGGER, bytes) != 0)
+        return -1;
+    if (!collector_ready())
+        return 0;
+    heap_lock();
+    collect_min_trigger_set();
+    heap_unlock();
+    return 0;
+}
 
 COGC_API size_t cogc_get_min_trigger(void)
 {

@@ -43,6 +43,7 @@ static bool need_full = true;   /* marks are not (yet) the old generation */
 static uint64_t full_live;      /* bytes live after the last full collection */
 static uint64_t promoted;       /* bytes marked by minor collections since then */
 static uint64_t held_back;      /* bytes of unmarked objects the last minor one held back */
+static uint64_t held_since_full;   /* of `promoted`: held back, not marked */
 
 bool collector_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }
 
@@ -98,6 +99,7 @@ static void adapt_nursery(uint64_t mark_ns, uint64_t marked)
         .marked = marked,
         .target_ns = (uint64_t)option(OPT_PAUSE_TARGET_US) * 1000,
         .cap = nursery_cap(),
+        .base = min_trigger(),
         .aging = aging_on,
     });
 }
@@ -158,6 +160,7 @@ void collect_set_markers(unsigned n)
 }
 
 void collect_set_automatic(bool on) { automatic = on; }
+void collect_min_trigger_set(void) { nursery_reach_now = 0; }
 
 void collect_note_allocated(size_t bytes) { since_last += bytes; }
 void collect_note_net(size_t used, size_t freed)
@@ -423,18 +426,19 @@ static void finish_bookkeeping(struct gc_record *rec)
         /* The objects of held blocks wait for a full collection too;
          * aged ones wait for the next minor one. */
         promoted += rec->live - rec->aged + held_back;
+        held_since_full += held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
         struct promotion_sample ps = {
             .reach = nursery_reach_now,
             .base = min_trigger(),
-            .promoted = promoted,
-            .old_before = full_live + promoted,
+            .promoted = promoted - held_since_full,   /* held bytes were dead already */
+            .old_before = full_live + promoted - held_since_full,
             .live_after = rec->live > born_marked ? rec->live - born_marked : 0,
         };
         nursery_reach_now = nursery_reach(&ps);
         full_live = rec->live;
-        promoted = 0;
+        promoted = held_since_full = 0;
         need_full = false;
         if (nursery_after_full)
             nursery = nursery_after_full;

@@ -47,6 +47,8 @@ bool collect_set_incremental(bool on);
 extern int collect_disabled;
 /* false: collections run only when asked (and at the heap limit). */
 void collect_set_automatic(bool on);
+/* cogc_set_min_trigger (heap lock held): the young generation's reach starts over. */
+void collect_min_trigger_set(void);
 /* COLLECT_INSPECT marks only: after marking, with the world still
  * stopped, `collect_inspect_fn` sees the marks, and nothing is swept or
  * freed (the leak report of bindings/malloc). */

@@ -3,7 +3,9 @@
 /* Shrink only when survivors made marking long (a busy machine that
  * preempts a short one is no reason): past a quarter of the target, to
  * where marking at the same rate and survival would take an eighth, at
- * least by half, never under MIN_NURSERY (nor over what it was: a
+ * least by half, never under MIN_NURSERY or a smaller COGC_MIN_TRIGGER
+ * (to which a young generation grown past it, nursery_reach, shrinks
+ * back), nor over what it was (a
  * preempted first minor collection that marked 32 KiB in 1.5 ms once
  * "shrank" a 256 KiB young generation to it); grow back under an eighth.
  * Marking then stays between an eighth and a quarter of the target, and a
@@ -50,7 +52,9 @@ size_t nursery_next(const struct nursery_sample *s)
             if (keep > (double)want)
                 want = keep < (double)n ? (size_t)keep : n;
         }
-        size_t floor = n < MIN_NURSERY ? n : MIN_NURSERY;
+        size_t floor = s->base < MIN_NURSERY ? s->base : MIN_NURSERY;
+        if (n < floor)
+            floor = n;
         return want < floor ? floor : want;
     }
     if ((mark_ns < target / 8 || (s->marked < n / 16 && mark_ns <= target / 4)) && n < s->cap)

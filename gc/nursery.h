@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Never shrunk below this (nor grown from under it only by shrinking). */
+/* Never shrunk below this, or below COGC_MIN_TRIGGER when that is smaller
+ * (nor grown from under it only by shrinking). */
 #define MIN_NURSERY ((size_t)512 << 10)
 
 struct nursery_sample {
@@ -18,6 +19,7 @@ struct nursery_sample {
     uint64_t marked;     /* bytes it marked: the survivors */
     uint64_t target_ns;  /* COGC_PAUSE_TARGET_US */
     size_t cap;          /* the most it may grow to */
+    size_t base;         /* COGC_MIN_TRIGGER (under MIN_NURSERY: the floor instead) */
     bool aging;          /* survivors under half of it stay young once more (aging.h) */
 };
 

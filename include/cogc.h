@@ -292,7 +292,10 @@ COGC_API unsigned cogc_get_growth(void);
 /* Bytes allocated before a collection is considered, however small the
  * live heap (COGC_MIN_TRIGGER; default 8 MiB, range 64 KiB..1 TiB).  A
  * runtime that knows its heap will be large spaces collections with it.
- * Returns 0, or -1 with EINVAL out of range. */
+ * In generational mode it is also the young generation's size, which may
+ * grow to twice it when full collections find that what minor ones
+ * promoted died soon after; setting it starts that over.  Returns 0, or
+ * -1 with EINVAL out of range. */
 COGC_API int cogc_set_min_trigger(size_t bytes);
 COGC_API size_t cogc_get_min_trigger(void);
 

@@ -13,7 +13,7 @@
 static struct nursery_sample sample(size_t nursery, uint64_t mark_ns, uint64_t marked, bool aging)
 {
     return (struct nursery_sample){
-        .nursery = nursery, .mark_ns = mark_ns, .marked = marked, .target_ns = 5 * MS, .cap = 8 * MB, .aging = aging};
+        .nursery = nursery, .mark_ns = mark_ns, .marked = marked, .target_ns = 5 * MS, .cap = 8 * MB, .base = 8 * MB, .aging = aging};
 }
 
 /* GCBench depth 16's case: 3.7 MB of a tree being built, marked in 2.9 ms
@@ -85,6 +85,11 @@ START_TEST(never_below_the_minimum)
     struct nursery_sample s = sample(MIN_NURSERY, 50 * MS, MIN_NURSERY, false);
     ck_assert_uint_eq(nursery_next(&s), MIN_NURSERY);
     s.nursery = 256 << 10;   /* already under it: not raised by a shrink */
+    ck_assert_uint_eq(nursery_next(&s), 256 << 10);
+    /* COGC_MIN_TRIGGER under it, the young generation grown past that
+     * (nursery_reach): a shrink goes back down to it, not to the minimum. */
+    s.base = 256 << 10;
+    s.nursery = MIN_NURSERY;
     ck_assert_uint_eq(nursery_next(&s), 256 << 10);
 }
 END_TEST
