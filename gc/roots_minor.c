@@ -44,7 +44,11 @@
  * pause (roots_minor_prepare: the heap lock is held, so no block or
  * chunk can be taken meanwhile, and an object freed meanwhile leaves a
  * slot that still counts as an object), then pushed whole in the pause,
- * whose comparison catches the words written in between.
+ * whose comparison catches the words written in between.  It is
+ * classified as the pause would: with aging, a word naming an unmarked
+ * object is POISON there too (else the young objects the pause marks and
+ * ages would be skipped at the next minor collection, their marks gone:
+ * Guile's module data, unit-roots_minor).
  *
  * Under Valgrind every range is scanned (the comparison would read words
  * memcheck considers undefined, as the scan itself does on purpose).
@@ -175,7 +179,7 @@ static void push_changed(struct root_copy *c, bool whole, bool reclassify, bool 
     size_t run = SIZE_MAX;             /* first word of the current run of changed blocks */
     for (size_t k = 0; k < nwords; k += ROOT_BLOCK) {
         size_t n = nwords - k < ROOT_BLOCK ? nwords - k : ROOT_BLOCK;
-        if (!reclassify && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
+            if (!reclassify && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
             if (run != SIZE_MAX) {
                 mark_push_root_range((uintptr_t)(w + run), (uintptr_t)(w + k));
                 run = SIZE_MAX;
@@ -280,12 +284,18 @@ static COGC_SCANS_FOREIGN_MEMORY void prepare_one(uintptr_t lo, uintptr_t hi, vo
     block_copy(w, c->words, (hi - lo) / sizeof(uintptr_t), interior);
 }
 
+/* Classified as the pause's push will (young_unstable): a young object
+ * named now is unmarked, and the pause's whole push, which marks it, keeps
+ * the classification of a block that compares equal; with aging the
+ * object is then aged, and loses that mark at the next minor collection. */
 void roots_minor_prepare(void)
 {
     if (copies_off())
         return;
     bool interior = option(OPT_INTERIOR) != 0;
+    young_unstable = aging_on;
     roots_each(prepare_one, &interior);
+    young_unstable = false;
 }
 
 void roots_minor_counts(size_t *pushed, size_t *total)
