@@ -20,7 +20,8 @@
  *      mapped there (a block with a word in a chunk mapped since the
  *      last minor collection is scanned: roots_note_chunk); or
  *  (c) pointed into a chunk but at no object (a free page, a block's
- *      tail, an interior address with interior pointers off): the copy
+ *      tail, a free slot, an interior address with interior pointers
+ *      off): the copy
  *      holds POISON there instead of v, so the block never compares
  *      equal and is scanned at every minor collection.
  * A minor collection only needs the young objects a root reaches; in
@@ -57,6 +58,7 @@
  */
 #include "roots.h"
 #include "aging.h"
+#include "block.h"
 #include "mark.h"
 #include "object.h"
 #include "options.h"
@@ -136,7 +138,7 @@ static inline uintptr_t remembered(uintptr_t v, bool interior)
     if (!chunk_of(v))
         return v;
     struct object_ref o;
-    if (object_find(v, interior, &o) != OBJ_FOUND)
+    if (object_find(v, interior, &o) != OBJ_FOUND || is_free((const void *)o.start))
         return POISON;
     if (young_unstable && !bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)))
         return POISON;
