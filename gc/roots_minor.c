@@ -181,7 +181,7 @@ static void push_changed(struct root_copy *c, bool whole, bool reclassify, bool 
     size_t run = SIZE_MAX;             /* first word of the current run of changed blocks */
     for (size_t k = 0; k < nwords; k += ROOT_BLOCK) {
         size_t n = nwords - k < ROOT_BLOCK ? nwords - k : ROOT_BLOCK;
-            if (!reclassify && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
+        if (!reclassify && block_same(w + k, c->words + k, n) && !(nnew && block_in_new_chunk(w + k, n))) {
             if (run != SIZE_MAX) {
                 mark_push_root_range((uintptr_t)(w + run), (uintptr_t)(w + k));
                 run = SIZE_MAX;
