@@ -131,6 +131,11 @@ static struct root_copy *copy_for(uintptr_t lo, uintptr_t hi, bool *fresh)
  * nothing (every block would be pushed at the next minor collection: all
  * marks are clear while they push). */
 static bool young_unstable;
+/* The world is stopped, so a named object's words can be read (its free
+ * tag).  Not in roots_minor_prepare: a slot named then and free is pushed
+ * whole in the pause that follows, which marks it (marking does not read
+ * the tag), so it stays out of reuse until the next full collection. */
+static bool world_stopped;
 
 /* What the copy keeps of a word just scanned: see (a)-(c) above. */
 static inline uintptr_t remembered(uintptr_t v, bool interior)
@@ -138,7 +143,7 @@ static inline uintptr_t remembered(uintptr_t v, bool interior)
     if (!chunk_of(v))
         return v;
     struct object_ref o;
-    if (object_find(v, interior, &o) != OBJ_FOUND || is_free((const void *)o.start))
+    if (object_find(v, interior, &o) != OBJ_FOUND || (world_stopped && is_free((const void *)o.start)))
         return POISON;
     if (young_unstable && !bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)))
         return POISON;
@@ -244,12 +249,13 @@ static void push_one(uintptr_t lo, uintptr_t hi, void *arg)
 static void push_ranges(bool whole)
 {
     young_unstable = !whole && aging_on;
+    world_stopped = true;
     minor_no++;
     pushed_words = total_words = 0;
     bool reclassify = __atomic_exchange_n(&roots_rescan_due, false, __ATOMIC_RELAXED);
     bool flags[3] = {whole || reclassify, reclassify, option(OPT_INTERIOR) != 0};
     roots_each(push_one, flags);
-    young_unstable = false;
+    young_unstable = world_stopped = false;
     drop_unseen();
     nnew = 0;
 }
