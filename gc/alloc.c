@@ -379,9 +379,7 @@ void alloc_settle_free_lists(struct tl *t, bool self)
                  * 0.5-1 ms in the second minor collection after each of
                  * Guile's cycles. */
                 struct chunk *c = chunk_of((uintptr_t)p);
-                size_t bit = granule_bit(c, (uintptr_t)p);
-                if (bit_test(c->mark, bit))
-                    bit_clear_atomic(c->mark, bit);
+                alloc_clear_mark(c, granule_bit(c, (uintptr_t)p));
             }
     if (drop)
         alloc_drop_free_lists(t);

@@ -76,17 +76,25 @@ static inline size_t alloc_fast_many(size_t size, enum kind k, size_t n, void **
 void *alloc_slow(size_t size, enum kind k);
 void alloc_free(void *p);
 
+/* The object's mark cleared; whether it had one.  Tested first: most
+ * were never marked, and a locked instruction on every free costs more
+ * than the test. */
+static inline bool alloc_clear_mark(struct chunk *c, size_t bit)
+{
+    if (likely(!bit_test(c->mark, bit)))
+        return false;
+    bit_clear_atomic(c->mark, bit);
+    return true;
+}
+
 /* A free object is not old any more (marks are sticky between full
  * collections in generational mode): its slot is reused as young, and a
  * static root word still holding its address must be scanned again
- * (roots_minor.c).  Tested first: most were never marked, and a locked
- * instruction on every free costs more than the test. */
+ * (roots_minor.c). */
 static inline void alloc_forget_mark(struct chunk *c, size_t bit)
 {
-    if (unlikely(bit_test(c->mark, bit))) {
-        bit_clear_atomic(c->mark, bit);
+    if (alloc_clear_mark(c, bit))
         roots_note_unmarked();
-    }
 }
 
 /* p, a small object of block b in chunk c, was validly freed: it goes on

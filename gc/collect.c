@@ -429,11 +429,12 @@ static void finish_bookkeeping(struct gc_record *rec)
         held_since_full += held_back;
         rec->live = full_live + promoted;   /* what the old generation now holds */
     } else {
+        uint64_t marked_promoted = promoted - held_since_full;   /* held bytes were dead already */
         struct promotion_sample ps = {
             .reach = nursery_reach_now,
             .base = min_trigger(),
-            .promoted = promoted - held_since_full,   /* held bytes were dead already */
-            .old_before = full_live + promoted - held_since_full,
+            .promoted = marked_promoted,
+            .old_before = full_live + marked_promoted,
             .live_after = rec->live > born_marked ? rec->live - born_marked : 0,
         };
         nursery_reach_now = nursery_reach(&ps);
