@@ -46,6 +46,9 @@ size_t blocks_sweep_all(void);
 /* World stopped: push every uncollectable small object; drop the heap's
  * spare lists when drop_spares. */
 void blocks_mark_roots(bool drop_spares);
+/* Blocks parked (every object live when last swept, off the sweep
+ * cursor's list until the marks are rebuilt): for tests. */
+size_t blocks_parked_count(void);
 /* After marking: every block becomes unswept. */
 /* full: the marks are the whole heap's again, and held blocks are let go. */
 void blocks_new_epoch(bool full);

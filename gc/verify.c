@@ -42,8 +42,9 @@ static bool interior;
 
 static void describe_block(char *buf, size_t n, const struct page_desc *b)
 {
-    snprintf(buf, n, "block flags %#x%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
-             (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "");
+    snprintf(buf, n, "block flags %#x%s%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
+             (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "",
+             (b->flags & PF_PARKED) ? " parked" : "");
 }
 
 /* The object, and the object holding the word when there is one (a root

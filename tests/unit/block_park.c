@@ -1,0 +1,171 @@
+/* Parked blocks (gc/block.c): a block whose objects were all live when
+ * swept leaves the sweep cursor's list until the marks are rebuilt; an
+ * explicit free puts it back; a full collection puts every one back, and
+ * its dead objects are reused.  And the cursor survives the block it
+ * stands on being freed by an explicit free's sweep. */
+#include "testutil.h"
+
+#include "block.h"
+#include "object.h"
+#include "lock.h"
+
+#include <stdlib.h>
+
+struct node {
+    struct node *next;
+    uintptr_t v;
+    uintptr_t pad[2];   /* 32 bytes */
+};
+
+#define NODES 20000
+#define NODE_BLOCKS (NODES * sizeof(struct node) / 4096)
+
+static struct node *list;   /* a static root */
+
+static TU_NOINLINE void build(uintptr_t *hidden)
+{
+    for (size_t i = 0; i < NODES; i++) {
+        struct node *n = cogc_malloc(sizeof *n);
+        ck_assert_ptr_nonnull(n);
+        n->v = i ^ 0x5a5a;
+        n->next = list;
+        list = n;
+        hidden[i] = TU_HIDE(n);
+    }
+}
+
+/* Garbage of the nodes' size class: the sweep cursor passes their blocks. */
+static TU_NOINLINE void churn(size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(cogc_malloc(sizeof(struct node)));
+}
+
+/* The list intact but for the node at position `gone` (none: NODES). */
+static void check_list(size_t gone)
+{
+    size_t n = 0;
+    for (struct node *p = list; p; p = p->next, n++) {
+        if (n == gone)
+            n++;
+        ck_assert_uint_eq(p->v, (NODES - 1 - n) ^ 0x5a5a);
+    }
+    ck_assert_uint_eq(n, NODES);
+}
+
+/* Unlink and free the node after the k-th; returns it, hidden. */
+static TU_NOINLINE uintptr_t free_after(size_t k)
+{
+    struct node *p = list;
+    for (size_t i = 0; i < k; i++)
+        p = p->next;
+    struct node *x = p->next;
+    p->next = x->next;
+    cogc_free(x);
+    return TU_HIDE(x);
+}
+
+static TU_NOINLINE bool comes_back(uintptr_t hidden, size_t tries)
+{
+    for (size_t i = 0; i < tries; i++)
+        if (cogc_malloc(sizeof(struct node)) == (void *)TU_UNHIDE(hidden))
+            return true;
+    return false;
+}
+
+START_TEST(parked_until_full_collection)
+{
+    if (cogc_set_generational(1) != 0) {
+        printf("SKIP: block_park: generational mode unavailable here (no dirty-bit backend can watch the heap)\n");
+        exit(77);
+    }
+    uintptr_t *hidden = malloc(NODES * sizeof *hidden);
+    ck_assert_ptr_nonnull(hidden);
+    build(hidden);
+    cogc_collect();   /* the nodes are old, their blocks full */
+    churn(4 * NODES);
+    cogc_collect_minor();
+    churn(4 * NODES);
+    ck_assert_msg(blocks_parked_count() >= NODE_BLOCKS * 9 / 10, "%zu blocks parked, the list fills %zu",
+                  blocks_parked_count(), (size_t)NODE_BLOCKS);
+    check_list(NODES);
+
+    /* An explicit free unparks its block: the slot is reused after the
+     * next minor collection, not only after the next full one. */
+    uintptr_t x = free_after(NODES / 2);
+    cogc_collect_minor();
+    ck_assert_msg(comes_back(x, 1000), "a node freed explicitly in a parked block was not reused after a minor collection");
+    check_list(NODES / 2 + 1);
+
+    /* The list dies: the full collection unparks its blocks, and a sweep of
+     * every block reclaims it. */
+    list = NULL;
+    tu_clear_stack();
+    cogc_collect();
+    heap_lock();
+    blocks_sweep_all();
+    heap_unlock();
+    size_t gone = 0;
+    for (size_t i = 0; i < NODES; i++)
+        gone += cogc_size((void *)TU_UNHIDE(hidden[i])) == 0;
+    ck_assert_msg(gone >= NODES * 9 / 10, "only %zu of %d nodes in parked blocks reclaimed", gone, NODES);
+    free(hidden);
+}
+END_TEST
+
+/* After a collection the cursor of a class stands on its newest block.  An
+ * explicit free of an object there that the collection found dead (its
+ * pointer was hidden) sweeps the block and gives its pages back; the
+ * cursor must not stay on it: the walk would end there, and the class's
+ * other dead blocks would not be reused in this epoch. */
+#define BIG 1500
+#define NBIG 400
+
+/* At least NBIG/2 objects, the last one the last of its block (so that the
+ * thread's free list names none of that block: the stack scan would keep
+ * it).  Returns how many. */
+static TU_NOINLINE int make_big(uintptr_t *hidden)
+{
+    for (int i = 0; i < NBIG; i++) {
+        void *p = cogc_malloc(BIG);
+        ck_assert_ptr_nonnull(p);
+        hidden[i] = TU_HIDE(p);
+        struct object_ref o;
+        ck_assert_int_eq(object_find((uintptr_t)p, false, &o), OBJ_FOUND);
+        if (i >= NBIG / 2 && (uintptr_t)p == pd_addr(o.block) + (uintptr_t)(o.block->nobjs - 1) * o.block->objsize)
+            return i + 1;
+    }
+    ck_abort_msg("no block of %d-byte objects filled", BIG);
+    return 0;
+}
+
+static int cmp_uptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(cursor_block_freed_by_explicit_free)
+{
+    static uintptr_t hidden[NBIG];
+    int n = make_big(hidden);
+    tu_clear_stack();
+    cogc_collect();
+    void *last = (void *)TU_UNHIDE(hidden[n - 1]);
+    cogc_free(last);   /* reported: collected already */
+    ck_assert_ptr_null(cogc_base(last));   /* its block was freed */
+    qsort(hidden, (size_t)n, sizeof hidden[0], cmp_uptr);
+    int reused = 0;
+    for (int i = 0; i < n; i++) {
+        uintptr_t h = TU_HIDE(cogc_malloc(BIG));
+        reused += bsearch(&h, hidden, (size_t)n, sizeof hidden[0], cmp_uptr) != NULL;
+    }
+    ck_assert_msg(reused >= n * 3 / 4, "only %d of %d dead objects' slots reused", reused, n);
+}
+END_TEST
+
+int main(void)
+{
+    /* The cursor case first: it wants a fresh process, stop-the-world. */
+    return TU_RUN_TESTS("block_park", cursor_block_freed_by_explicit_free, parked_until_full_collection);
+}
