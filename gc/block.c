@@ -14,22 +14,33 @@
 uintptr_t free_secret;
 _Atomic uint32_t gc_epoch = 1;
 
+/* A list of blocks, its tail kept for splicing. */
+struct blist {
+    struct page_desc *head, *tail;
+};
+
 /* Every block by kind and class; the sweep cursor walks each list once
  * per epoch.  Blocks created in this epoch go in front of it. */
-static struct page_desc *blocks[NKINDS][NCLASSES];
+static struct blist blocks[NKINDS][NCLASSES];
 static struct page_desc *cursor[NKINDS][NCLASSES];
-/* Blocks a sweep found with every object live (PF_PARKED), off the
- * cursor's way until the marks are rebuilt: in generational mode marks
- * stay between minor collections, so such a block has nothing to sweep
- * until the next full collection, and the cursor passed every block of
- * an old generation in every epoch that allocated more than the free
- * space before them (GCBench depth 22, incremental and generational:
- * reading their mark words was a tenth of the run).  A parked block
- * counts as swept in every epoch: its objects stay marked (nothing clears
- * a mark but a full collection or a cycle's start, which unpark at their
- * end, an explicit free, which unparks the block first, and aging, whose
- * blocks are not parked). */
-static struct page_desc *parked[NKINDS][NCLASSES];
+/* Blocks a sweep found with every object live, off the cursor's way until
+ * the marks are rebuilt: in generational mode marks stay between minor
+ * collections, so such a block has nothing to sweep until the next full
+ * collection, and the cursor passed every block of an old generation in
+ * every epoch that allocated more than the free space before them
+ * (GCBench depth 22, incremental and generational: reading their mark
+ * words was a tenth of the run).  A parked block counts as swept in every
+ * epoch: its objects stay marked (nothing clears a mark but a full
+ * collection or a cycle's start, which unpark at their end, an explicit
+ * free, which unparks the block first, and aging, whose blocks are not
+ * parked).
+ *
+ * Parked is PF_PARKED set and swept since the last full unparking: a
+ * full collection unparks every block without touching one (a cycle's
+ * final pause walked 30 thousand of them for GCBench depth 22's tree, a
+ * few ms), and a sweep clears the stale flag before it reads a block. */
+static struct blist parked[NKINDS][NCLASSES];
+static uint32_t unparked_at;   /* epoch of the last unpark_all */
 /* Free objects found by bulk sweeping, waiting for a thread to want them. */
 static struct flist spare[NKINDS][NCLASSES];
 static size_t held_blocks;   /* blocks with PF_HELD */
@@ -43,24 +54,49 @@ void blocks_init(void)
     free_secret = ((uintptr_t)&free_secret * 0x9e3779b97f4a7c15u) | 0xa5c3000000000000u;
 }
 
-static void list_push(struct page_desc **list, struct page_desc *pd)
+static void list_push(struct blist *list, struct page_desc *pd)
 {
     pd->prev = NULL;
-    pd->next = *list;
-    if (*list)
-        (*list)->prev = pd;
-    *list = pd;
+    pd->next = list->head;
+    if (list->head)
+        list->head->prev = pd;
+    else
+        list->tail = pd;
+    list->head = pd;
 }
 
-static void list_remove(struct page_desc **list, struct page_desc *pd)
+static void list_remove(struct blist *list, struct page_desc *pd)
 {
     if (pd->prev)
         pd->prev->next = pd->next;
     else
-        *list = pd->next;
+        list->head = pd->next;
     if (pd->next)
         pd->next->prev = pd->prev;
+    else
+        list->tail = pd->prev;
     pd->next = pd->prev = NULL;
+}
+
+/* from's blocks after to's; from left empty. */
+static void list_append(struct blist *to, struct blist *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail) {
+        to->tail->next = from->head;
+        from->head->prev = to->tail;
+    } else {
+        to->head = from->head;
+    }
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
+bool block_parked(const struct page_desc *b)
+{
+    return (b->flags & PF_PARKED) &&
+           (int32_t)(atomic_load_explicit(&b->swept, memory_order_relaxed) - unparked_at) >= 0;
 }
 
 /* b off its list, the cursor moved past it first: a block freed while it
@@ -71,13 +107,15 @@ static void unlist(struct page_desc *b)
 {
     if (cursor[b->kind][b->sclass] == b)
         cursor[b->kind][b->sclass] = b->next;
-    list_remove((b->flags & PF_PARKED) ? &parked[b->kind][b->sclass] : &blocks[b->kind][b->sclass], b);
+    list_remove(block_parked(b) ? &parked[b->kind][b->sclass] : &blocks[b->kind][b->sclass], b);
 }
 
-/* Uncollectable blocks stay listed: their objects are roots (blocks_mark_roots). */
+/* b, being swept (its flag cleared), was found with every object live.
+ * Uncollectable blocks stay listed: their objects are roots
+ * (blocks_mark_roots). */
 static void park(struct page_desc *b)
 {
-    if (b->kind == KIND_UNCOLLECTABLE || (b->flags & (PF_AGED | PF_HELD | PF_PARKED)))
+    if (b->kind == KIND_UNCOLLECTABLE || (b->flags & (PF_AGED | PF_HELD)))
         return;
     unlist(b);
     list_push(&parked[b->kind][b->sclass], b);
@@ -98,33 +136,21 @@ size_t blocks_parked_count(void)
     size_t n = 0;
     for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
-            for (struct page_desc *b = parked[k][cls]; b; b = b->next)
+            for (struct page_desc *b = parked[k][cls].head; b; b = b->next)
                 n++;
     return n;
 }
 
-/* The marks were rebuilt: every parked block back on its list, behind the
- * others (the sweep keeps reaching first the blocks it reached first
- * before), to be swept. */
+/* The marks were rebuilt (the epoch just began): every parked block back
+ * on its list, behind the others (the sweep keeps reaching first the
+ * blocks it reached first before), to be swept.  Their flags go stale:
+ * each was swept before this epoch. */
 static void unpark_all(void)
 {
     for (int k = 0; k < NKINDS; k++)
-        for (unsigned cls = 0; cls < NCLASSES; cls++) {
-            struct page_desc *first = parked[k][cls], *tail = blocks[k][cls];
-            if (!first)
-                continue;
-            for (struct page_desc *b = first; b; b = b->next)
-                b->flags &= (uint8_t)~PF_PARKED;
-            if (!tail) {
-                blocks[k][cls] = first;
-            } else {
-                while (tail->next)
-                    tail = tail->next;
-                tail->next = first;
-                first->prev = tail;
-            }
-            parked[k][cls] = NULL;
-        }
+        for (unsigned cls = 0; cls < NCLASSES; cls++)
+            list_append(&blocks[k][cls], &parked[k][cls]);
+    unparked_at = epoch_now();
 }
 
 static void flist_append(struct flist *to, struct flist *from)
@@ -214,6 +240,7 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     uintptr_t base = pd_addr(b);
     size_t size = b->objsize, n = b->nobjs, stride = size >> GRANULE_SHIFT;
     uint64_t live[MAX_BLOCK_WORDS];
+    b->flags &= (uint8_t)~PF_PARKED;   /* stale (unpark_all): before the stamp makes it count */
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
     out->head = out->tail = NULL;
     out->n = 0;
@@ -366,7 +393,7 @@ bool blocks_refill(enum kind k, unsigned cls, struct flist *out)
 
 void blocks_sweep_if_unswept(struct page_desc *b)
 {
-    if (b->state == PS_SMALL && (b->flags & PF_PARKED))
+    if (b->state == PS_SMALL && block_parked(b))
         unpark(b);
     if (b->state != PS_SMALL || atomic_load_explicit(&b->swept, memory_order_relaxed) == epoch_now() ||
         (b->flags & PF_HELD))
@@ -399,7 +426,7 @@ void blocks_mark_roots(bool drop_spares)
     if (drop_spares)
         memset(spare, 0, sizeof spare);
     for (unsigned cls = 0; cls < NCLASSES; cls++) {
-        for (struct page_desc *b = blocks[KIND_UNCOLLECTABLE][cls]; b; b = b->next) {
+        for (struct page_desc *b = blocks[KIND_UNCOLLECTABLE][cls].head; b; b = b->next) {
             struct chunk *c = chunk_of_pd(b);
             uintptr_t base = pd_addr(b);
             size_t stride = b->objsize >> GRANULE_SHIFT, bit = granule_bit(c, base);
@@ -416,7 +443,7 @@ static void sweep_out_blocks(void)
 {
     struct flist none;
     for (unsigned cls = 0; cls < NCLASSES; cls++)
-        for (struct page_desc *b = blocks[KIND_NORMAL][cls], *next; b; b = next) {
+        for (struct page_desc *b = blocks[KIND_NORMAL][cls].head, *next; b; b = next) {
             next = b->next;
             if (!(b->flags & PF_HELD) && bookmark_block_is_out(b))
                 sweep_block(b, false, &none);
@@ -444,7 +471,7 @@ static void release_held(void)
 {
     for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
-            for (struct page_desc *b = blocks[k][cls]; b; b = b->next)
+            for (struct page_desc *b = blocks[k][cls].head; b; b = b->next)
                 b->flags &= (uint8_t)~PF_HELD;
     held_blocks = 0;
 }
@@ -458,7 +485,7 @@ void blocks_new_epoch(bool full)
         release_held();
     for (int k = 0; k < NKINDS; k++)
         for (unsigned cls = 0; cls < NCLASSES; cls++)
-            cursor[k][cls] = blocks[k][cls];
+            cursor[k][cls] = blocks[k][cls].head;
     if (bookmark_pages_out)
         sweep_out_blocks();
 }

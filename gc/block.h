@@ -49,6 +49,7 @@ void blocks_mark_roots(bool drop_spares);
 /* Blocks parked (every object live when last swept, off the sweep
  * cursor's list until the marks are rebuilt): for tests. */
 size_t blocks_parked_count(void);
+bool block_parked(const struct page_desc *b);
 /* After marking: every block becomes unswept. */
 /* full: the marks are the whole heap's again, and held blocks are let go. */
 void blocks_new_epoch(bool full);

@@ -25,7 +25,7 @@ enum kind { KIND_NORMAL = 0, KIND_ATOMIC = 1, KIND_UNCOLLECTABLE = 2, NKINDS = 3
 #define PF_FRESH    8u   /* block head: made from free pages while concurrent marking runs */
 #define PF_HELD     16u  /* block head: not swept until the next full collection (blocks_hold) */
 #define PF_AGED     32u  /* block head: on the aging list (aging.c) */
-#define PF_PARKED   64u  /* block head: every object live, off the sweep list (block.c) */
+#define PF_PARKED   64u  /* block head: parked, if swept since the last full collection (block.c) */
 
 struct page_desc {
     uint8_t state;

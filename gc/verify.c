@@ -1,4 +1,5 @@
 #include "verify.h"
+#include "block.h"
 #include "object.h"
 #include "options.h"
 #include "os.h"
@@ -44,7 +45,7 @@ static void describe_block(char *buf, size_t n, const struct page_desc *b)
 {
     snprintf(buf, n, "block flags %#x%s%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
              (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "",
-             (b->flags & PF_PARKED) ? " parked" : "");
+             block_parked(b) ? " parked" : "");
 }
 
 /* The object, and the object holding the word when there is one (a root
