@@ -30,10 +30,14 @@ static struct page_desc *cursor[NKINDS][NCLASSES];
  * every epoch that allocated more than the free space before them
  * (GCBench depth 22, incremental and generational: reading their mark
  * words was a tenth of the run).  A parked block counts as swept in every
- * epoch: its objects stay marked (nothing clears a mark but a full
- * collection or a cycle's start, which unpark at their end, an explicit
- * free, which unparks the block first, and aging, whose blocks are not
- * parked).
+ * epoch: its objects stay marked.  Nothing else clears a mark but a full
+ * collection or a cycle's start, which unpark at their end; aging, whose
+ * blocks are not parked; and an explicit free, which unparks the block
+ * first (blocks_sweep_if_unswept) unless it takes the lock-free path (the
+ * block was parked in this epoch, so it counts as swept): then the slot
+ * goes on the thread's own list, and once a collection drops that list
+ * it waits, on no list, for the next full collection's sweep.  A slot
+ * kept from reuse for a while, never an object in use.
  *
  * Parked is PF_PARKED set and swept since the last full unparking: a
  * full collection unparks every block without touching one (a cycle's
