@@ -35,9 +35,8 @@ static struct page_desc *cursor[NKINDS][NCLASSES];
  * blocks are not parked; and an explicit free, which unparks the block
  * first (blocks_sweep_if_unswept) unless it takes the lock-free path (the
  * block was parked in this epoch, so it counts as swept): then the slot
- * goes on the thread's own list, and once a collection drops that list
- * it waits, on no list, for the next full collection's sweep.  A slot
- * kept from reuse for a while, never an object in use.
+ * goes on the thread's own list, and the collection that drops that list
+ * unparks the block (blocks_unpark_slot), whose next sweep relists it.
  *
  * Parked is PF_PARKED set and swept since the last full unparking: a
  * full collection unparks every block without touching one (a cycle's
@@ -133,6 +132,14 @@ static void unpark(struct page_desc *b)
     list_push(&blocks[b->kind][b->sclass], b);
     b->flags &= (uint8_t)~PF_PARKED;
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
+}
+
+void blocks_unpark_slot(uintptr_t p)
+{
+    struct chunk *c = chunk_of(p);
+    struct page_desc *b = page_block(c, page_index(c, p));
+    if (b->state == PS_SMALL && block_parked(b))
+        unpark(b);
 }
 
 size_t blocks_parked_count(void)

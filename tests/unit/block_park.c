@@ -102,6 +102,31 @@ START_TEST(parked_until_full_collection)
     churn(NODES);
     check_list(NODES / 2 + 1);
 
+    /* A block parked in this epoch counts as swept: a free there takes the
+     * lock-free path, onto the thread's own list, and the collection that
+     * drops that list unparks the block (else the slot would wait for the
+     * next full collection). */
+    cogc_collect();
+    heap_lock();
+    blocks_sweep_all();
+    heap_unlock();
+    struct node *before = list;
+    for (size_t i = 0; i < NODES / 4; i++)
+        before = before->next;
+    struct node *y = before->next;
+    struct object_ref oy;
+    ck_assert_int_eq(object_find((uintptr_t)y, false, &oy), OBJ_FOUND);
+    ck_assert_msg(block_parked(oy.block) && atomic_load(&oy.block->swept) == atomic_load(&gc_epoch),
+                  "the list's blocks were not parked again after a full collection (flags %#x, swept %u, epoch %u)",
+                  oy.block->flags, (unsigned)atomic_load(&oy.block->swept), (unsigned)atomic_load(&gc_epoch));
+    before->next = y->next;
+    cogc_free(y);
+    y = NULL;
+    ck_assert(block_parked(oy.block));
+    tu_clear_stack();
+    cogc_collect_minor();
+    ck_assert_msg(!block_parked(oy.block), "a block stayed parked after its freed slot's list was dropped");
+
     /* The list dies but for every KEEP-th node: the full collection
      * unparks its blocks, and a sweep of every block reclaims the rest.
      * The blocks of the kept nodes are swept and not parked (their flags,
