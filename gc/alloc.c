@@ -380,7 +380,7 @@ void alloc_settle_free_lists(struct tl *t, bool self)
                  * Guile's cycles. */
                 struct chunk *c = chunk_of((uintptr_t)p);
                 alloc_clear_mark(c, granule_bit(c, (uintptr_t)p));
-                blocks_unpark_slot((uintptr_t)p);
+                blocks_unpark_slot(c, (uintptr_t)p);
             }
     if (drop)
         alloc_drop_free_lists(t);

@@ -134,9 +134,8 @@ static void unpark(struct page_desc *b)
     atomic_store_explicit(&b->swept, epoch_now(), memory_order_relaxed);
 }
 
-void blocks_unpark_slot(uintptr_t p)
+void blocks_unpark_slot(struct chunk *c, uintptr_t p)
 {
-    struct chunk *c = chunk_of(p);
     struct page_desc *b = page_block(c, page_index(c, p));
     if (b->state == PS_SMALL && block_parked(b))
         unpark(b);
@@ -259,10 +258,9 @@ static void sweep_block(struct page_desc *b, bool reuse, struct flist *out)
     size_t nlive = block_live(b, live);
     bool any_live = nlive != 0;
     /* Every object live (a bit marks only an object's first granule): done
-     * without visiting them.  Old blocks are mostly full, and the sweep
-     * cursor passes all of them in every epoch that allocates more than
-     * the free space before them (GCBench depth 22, generational: a third
-     * of the run went to visiting the long-lived tree's objects). */
+     * without visiting them (GCBench depth 22, generational: a third of
+     * the run had gone to visiting the long-lived tree's objects), and
+     * parked, so that later epochs do not read its marks again. */
     if (nlive == n) {
         park(b);
         return;

@@ -46,10 +46,10 @@ size_t blocks_sweep_all(void);
 /* World stopped: push every uncollectable small object; drop the heap's
  * spare lists when drop_spares. */
 void blocks_mark_roots(bool drop_spares);
-/* p, a free slot of a thread's list being dropped (its mark cleared:
+/* p, in chunk c, a free slot of a thread's list being dropped (its mark cleared:
  * the program freed it, or the list was born marked): its block, if
  * parked, is swept again from the next epoch on. */
-void blocks_unpark_slot(uintptr_t p);
+void blocks_unpark_slot(struct chunk *c, uintptr_t p);
 /* Blocks parked (every object live when last swept, off the sweep
  * cursor's list until the marks are rebuilt): for tests. */
 size_t blocks_parked_count(void);

@@ -188,12 +188,6 @@ static TU_NOINLINE int make_big(uintptr_t *hidden)
     return 0;
 }
 
-static int cmp_uptr(const void *a, const void *b)
-{
-    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 START_TEST(cursor_block_freed_by_explicit_free)
 {
     static uintptr_t hidden[NBIG];
@@ -203,11 +197,11 @@ START_TEST(cursor_block_freed_by_explicit_free)
     void *last = (void *)TU_UNHIDE(hidden[n - 1]);
     cogc_free(last);   /* reported: collected already */
     ck_assert_ptr_null(cogc_base(last));   /* its block was freed */
-    qsort(hidden, (size_t)n, sizeof hidden[0], cmp_uptr);
+    qsort(hidden, (size_t)n, sizeof hidden[0], tu_cmp_uptr);
     int reused = 0;
     for (int i = 0; i < n; i++) {
         uintptr_t h = TU_HIDE(cogc_malloc(BIG));
-        reused += bsearch(&h, hidden, (size_t)n, sizeof hidden[0], cmp_uptr) != NULL;
+        reused += bsearch(&h, hidden, (size_t)n, sizeof hidden[0], tu_cmp_uptr) != NULL;
     }
     ck_assert_msg(reused >= n * 3 / 4, "only %d of %d dead objects' slots reused", reused, n);
 }
