@@ -7,7 +7,6 @@
 
 bool aging_on;
 bool aging_pending;
-static bool stopped;   /* pages went out: no more aging */
 
 /* Blocks with aged objects (PF_AGED), their aged words written. */
 static struct {
@@ -42,7 +41,7 @@ static size_t want_items, want_words;   /* blocks listed or young, and their mar
 static bool in_minor;       /* between aging_before_minor and aging_after_minor */
 static bool age_none;       /* this minor collection ages nothing (aging_revived_lost) */
 
-void aging_set(bool on) { aging_on = on && !stopped; }
+void aging_set(bool on) { aging_on = on; }
 
 static bool is_block(const struct page_desc *b) { return b->state == PS_SMALL || b->state == PS_LARGE; }
 
@@ -341,18 +340,12 @@ void aging_forget(void)
         memset(c->recheck, 0, (c->npages + 63) / 64 * 8);
 }
 
-void aging_stop(void)
+void aging_keep(struct page_desc *b)
 {
-    stopped = true;
-    aging_on = false;
-    for (size_t i = 0; i < listed.n; i++) {
-        struct page_desc *b = listed.v[i];
-        if (!is_block(b))
-            continue;
-        promote(b);   /* written since, unarmed */
-    }
-    clear_listed();
-    aging_pending = false;
+    if (!(b->flags & PF_AGED) || !is_block(b))
+        return;
+    promote(b);
+    b->flags &= (uint8_t)~PF_AGED;   /* its entry in `listed` is skipped */
 }
 
 void aging_chunk_removed(struct chunk *c)

@@ -17,8 +17,11 @@
  * Stacks, registers and uncollectable objects are scanned every time.
  *
  * Full collections and incremental cycles forget the aging (every live
- * object is old after them); sending pages out (bookmarks, whose targets
- * must stay marked) turns it off for good.  Heap lock held, world stopped
+ * object is old after them).  A page sent out (bookmarks) is not read by
+ * minor collections: any aged object on it or pointed to from it is
+ * promoted when it is listed (aging_keep; the choice of victims, pages
+ * not written since the collection before the last, leaves none today).
+ * Heap lock held, world stopped
  * unless said otherwise. */
 #ifndef COGC_AGING_H
 #define COGC_AGING_H
@@ -66,10 +69,11 @@ void aging_abandon_minor(void);
  * aged object is forgotten (the blocks are listed young, so a full
  * collection's watch update recomputes them). */
 void aging_forget(void);
-/* Pages are about to go out: promote every aged object now and age no
- * more (heap lock held, the world may run: the promoted pages are
- * rechecked and recomputed at the next collection). */
-void aging_stop(void);
+/* Block b is about to be pointed to by a page that goes out (bookmark.c:
+ * no minor collection reads it again), or is on one: its aged objects are
+ * promoted now, so their marks stay (heap lock held, the world may run:
+ * its pages are rechecked and recomputed at the next collection). */
+void aging_keep(struct page_desc *b);
 
 void aging_chunk_removed(struct chunk *c);
 /* Block b was listed young (watch.c): room for it at the next minor

@@ -44,6 +44,11 @@ static void bookmark_target(uintptr_t v)
     struct object_ref o;
     if (object_find(v, interior, &o) != OBJ_FOUND)
         return;
+    /* Its mark must stay: minor collections do not read the page again.
+     * (A victim was not written since the collection before the last,
+     * so what it points to is old already; this keeps that so whatever
+     * the choice of victims.) */
+    aging_keep(o.block);
     size_t bit = granule_bit(o.chunk, o.start);
     uint64_t m = (uint64_t)1 << (bit & 63);
     uintptr_t page = o.start & ~(uintptr_t)(PAGE_SIZE - 1);
@@ -83,6 +88,7 @@ static void scan_victim(struct chunk *c, size_t i)
 {
     struct page_desc *pd = page_block(c, i);
     uintptr_t pa = page_addr(c, i), pe = pa + PAGE_SIZE;
+    aging_keep(pd);
     if (pd->state == PS_LARGE) {
         scan_words(pa, pe);
         return;
@@ -318,8 +324,6 @@ static size_t choose_batch(size_t want, enum hold how, struct run *runs, size_t 
 
 size_t bookmark_evict(size_t want, bool may_unlock, bool wait_for_marker)
 {
-    /* A page out keeps its targets by their marks: none may lose one. */
-    aging_stop();
     /* This call's own: another caller fills its list while this one,
      * the heap lock dropped, hands its runs to the kernel (16 KiB). */
     struct run runs[BATCH];

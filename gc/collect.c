@@ -138,8 +138,7 @@ bool collect_set_generational(bool on)
     if (on && !generational)
         need_full = true;
     generational = on;
-    /* Bookmarks keep what evicted pages point to by its marks. */
-    aging_set(on && option(OPT_AGING) && !option(OPT_BOOKMARK));
+    aging_set(on && option(OPT_AGING));
     set_trigger(full_live + promoted);
     return true;
 }

@@ -232,6 +232,53 @@ START_TEST(test_reached_through_object_promoted)
 }
 END_TEST
 
+/* Aging goes on after pages went out (cogc_bookmark_evict; COGC_BOOKMARK
+ * does the same under memory pressure): what survives one minor collection
+ * and then dies is freed by the next one, and the objects the evicted
+ * pages point to are kept.  (A page goes out only when no collection since
+ * the one before the last saw it written, so what it points to is old by
+ * then; bookmark.c promotes anything aged it meets anyway.)  The holders
+ * are read only after the collections: reading one brings its page back. */
+#define OUT_HOLDERS 8
+START_TEST(test_aging_after_pages_sent_out)
+{
+    start();
+    for (int i = 0; i < OUT_HOLDERS; i++)
+        make_holder(32 + i, 60 + (uintptr_t)i * 4);
+    tu_full();
+    struct cogc_stats s0 = tu_stats();
+    for (int i = 0; i < OUT_HOLDERS; i++)
+        append(32 + i, 0, 61 + (uintptr_t)i * 4);
+    garbage();
+    tu_minor();   /* the appended nodes aged */
+    garbage();
+    tu_minor();   /* promoted; the holders' pages not written since the one before */
+    size_t sent = 0;
+    ck_assert_int_eq(cogc_bookmark_evict(SIZE_MAX, &sent), 0);
+    ck_assert_msg(tu_stats().pages_out > 0, "no page went out (%zu bytes sent)", sent);
+    linked_many();
+    garbage();
+    tu_minor();
+    ck_assert_int_eq(links_cleared(), 0);
+    memset(g_many, 0, sizeof g_many);
+    garbage();
+    tu_minor();
+    no_full_since(&s0);
+    int cleared = links_cleared();
+    ck_assert_msg(cleared >= MANY / 2,
+                  "%d of %d objects that survived one minor collection after pages went out, and died, "
+                  "were freed by the next one: the others were promoted",
+                  cleared, MANY);
+    for (int i = 0; i < OUT_HOLDERS; i++)
+        check_chain(32 + i, 60 + (uintptr_t)i * 4, 2);
+    settle();
+    for (int i = 0; i < OUT_HOLDERS; i++) {
+        check_chain(32 + i, 60 + (uintptr_t)i * 4, 2);
+        g_holder[32 + i] = NULL;
+    }
+}
+END_TEST
+
 /* An object of a size class nothing else here uses (so that no sweep
  * reuses its slot), referenced only by a hidden word: garbage after a full
  * collection, in a block that is not young. */
@@ -393,6 +440,7 @@ int main(void)
     tcase_add_test(tc, test_reached_through_page_rescanned_before);
     tcase_add_test(tc, test_reached_through_page_rescanned_in_young_block);
     tcase_add_test(tc, test_reached_through_object_promoted);
+    tcase_add_test(tc, test_aging_after_pages_sent_out);
     tcase_add_test(tc, test_reached_through_unchanged_static_root);
     tcase_add_test(tc, test_reached_through_object_revived);
     tcase_add_test(tc, test_finalized_at_second_minor);
