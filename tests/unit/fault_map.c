@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -221,9 +222,17 @@ static void run_once(unsigned fail_at, struct outcome *o)
 START_TEST(every_memory_request_failure_is_survived)
 {
     struct outcome o;
-    run_once(0, &o);
-    ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == DONE, "clean run failed");
-    unsigned clean_calls = o.calls;
+    /* The fewest of three clean runs: how often pages are released
+     * depends on timing (under ASan on a loaded host one clean run made
+     * 61 requests where the others make 46-50, and the sweep, which ended
+     * at 44, was held to three quarters of 61). */
+    unsigned clean_calls = UINT_MAX;
+    for (int k = 0; k < 3; k++) {
+        run_once(0, &o);
+        ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == DONE, "clean run failed");
+        if (o.calls < clean_calls)
+            clean_calls = o.calls;
+    }
     ck_assert_uint_gt(clean_calls, 5);
     unsigned per_site[OS_SITE_COUNT] = {0};
     unsigned runs = 0, aborted = 0, init_failed = 0, past_end = 0, last_hit = 0;
