@@ -77,14 +77,20 @@ static uint64_t mem_available(void)
     return notice_meminfo_bytes(text, "MemAvailable:");
 }
 
+/* The heap's pages not given back, out or not: what the program's own
+ * allocation makes grow (reading pages back from swap does not). */
+static uint64_t heap_footprint(void)
+{
+    return chunk_mapped_bytes() - (uint64_t)pages_released_count() * PAGE_SIZE;
+}
+
 /* The heap's pages in memory as far as the collector knows: not given
  * back, not out (pages listed out but still queued are in memory: counted
  * out, they made the rest of the process look bigger, and the collector
  * send out more, GCBench depth 22 at 290 MiB: 18 MB more). */
 static uint64_t heap_in_memory(void)
 {
-    return chunk_mapped_bytes() -
-           (pages_released_count() + bookmark_pages_out - bookmark_pending_pages()) * (uint64_t)PAGE_SIZE;
+    return heap_footprint() - (bookmark_pages_out - bookmark_pending_pages()) * (uint64_t)PAGE_SIZE;
 }
 
 /* Heap lock held. */
@@ -199,34 +205,14 @@ static size_t give_back(void)
 #define SEND_STEP 512
 #define PENDING_TICK_MS 20
 
-/* The heap's pages not given back, out or not: what the program's own
- * allocation makes grow (reading pages back from swap does not). */
-static uint64_t heap_footprint(void)
-{
-    return chunk_mapped_bytes() - (uint64_t)pages_released_count() * PAGE_SIZE;
-}
-
 static void evict_cold(bool from_allocator)
 {
     if (!bookmarks)
         return;
-    /* The notice thread sends nothing new out while the heap has not
-     * grown since the last look: the process then grew by reading pages
-     * back (GCBench's final check of its tree), and the victims the
-     * collector would choose, the oldest written, are the pages such a
-     * reader has not reached yet; the kernel's reclaim, which sees the
-     * reads, takes the ones it has passed.  GCBench depth 22 at 200 MiB:
-     * 19k pages were sent out during the check, and read back by it; with
-     * this, 45-57k major faults against 50-66k (4 rounds of 3 runs).
-     * Free pages still go back. */
     static uint64_t footprint_seen;
     uint64_t footprint = heap_footprint();
     bool grew = footprint > footprint_seen;
     footprint_seen = footprint;
-    if (!from_allocator && !grew) {
-        give_back();
-        return;
-    }
     uint64_t t0 = os_now_ns();
     size_t sent = 0;
     if (from_allocator)
@@ -250,6 +236,16 @@ static void evict_cold(bool from_allocator)
         if (rss <= keep)
             goto done;
     }
+    /* The notice thread lists nothing new while the heap has not grown
+     * since the last look: the process then grew by reading pages back
+     * (GCBench's final check of its tree), and the victims the collector
+     * would choose, the oldest written, are the pages such a reader has
+     * not reached yet; the kernel's reclaim, which sees the reads, takes
+     * the ones it has passed.  GCBench depth 22 at 200 MiB: 19k pages
+     * were sent out during the check, and read back by it; with this,
+     * 45-57k major faults against 50-66k (4 rounds of 3 runs). */
+    if (!from_allocator && !grew)
+        goto done;
     want = (size_t)((rss - keep) / PAGE_SIZE);
     /* An allocating thread lists at most a chunk's worth per call: it is
      * back at the next growth or collection, and the notice thread does
@@ -384,7 +380,7 @@ static bool assist_cycle(size_t extra)
      * would leave them out after it, although its garbage is freed (GCBench
      * depth 22 at 200 MiB: pages out ratcheted up from 25k to 49k, and the
      * final check read every one back). */
-    size_t resident = chunk_mapped_bytes() - pages_released_count() * PAGE_SIZE;
+    size_t resident = (size_t)heap_footprint();
     if (!cycle_base)
         cycle_base = resident > pressure_heap_budget() ? resident : pressure_heap_budget();
     size_t limit = cycle_base + OVERSHOOT;
