@@ -17,8 +17,12 @@ struct object_ref {
 enum object_miss { OBJ_FOUND, OBJ_NOT_HEAP, OBJ_FREE_PAGE, OBJ_OTHER };
 
 /* Find the object containing v (or starting at v when !interior).  On a
- * miss, says whether v pointed into a free page (worth black-listing). */
-static inline enum object_miss object_find(uintptr_t v, bool interior, struct object_ref *out)
+ * miss, says whether v pointed into a free page (worth black-listing).
+ * always_inline: marking calls it for every word it scans, and with a
+ * dozen callers GCC kept it out of line, its result going back through
+ * memory (GCBench depth 22, incremental and generational, interleaved
+ * runs: 0.88 -> 0.71 s median of 7; stop-the-world 1.11 -> 0.92). */
+static inline __attribute__((always_inline)) enum object_miss object_find(uintptr_t v, bool interior, struct object_ref *out)
 {
     if (!heap_contains(v))
         return OBJ_NOT_HEAP;
