@@ -24,6 +24,66 @@ const struct notice_source *notice_find(const char *name)
     return NULL;
 }
 
+/* The next name of a comma-separated list: its start in *name and length
+ * in *n (blanks around it left out); NULL past the end. */
+static const char *list_next(const char *p, const char **name, size_t *n)
+{
+    if (!*p)
+        return NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *e = p;
+    while (*e && *e != ',')
+        e++;
+    const char *end = e;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *name = p;
+    *n = (size_t)(end - p);
+    return *e ? e + 1 : e;
+}
+
+static bool list_word_is(const char *w, size_t n, const char *name) { return strlen(name) == n && !strncmp(w, name, n); }
+
+int notice_list_check(const char *list, char *bad, size_t len)
+{
+    const char *w;
+    size_t n;
+    if (!*list) {
+        snprintf(bad, len, "(empty)");
+        return -1;
+    }
+    for (const char *p = list; (p = list_next(p, &w, &n));) {
+        bool known = list_word_is(w, n, "none");
+        for (size_t i = 0; !known && notice_sources[i]; i++)
+            known = list_word_is(w, n, notice_sources[i]->name);
+        if (!known) {
+            if (n)
+                snprintf(bad, len, "%.*s", (int)n, w);
+            else
+                snprintf(bad, len, "(empty)");
+            return -1;
+        }
+        if (!*p && p[-1] == ',') {   /* a trailing comma: an empty last name */
+            snprintf(bad, len, "(empty)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool notice_list_has(const char *list, const char *name)
+{
+    if (!list)
+        return true;
+    const char *w;
+    size_t n;
+    for (const char *p = list; (p = list_next(p, &w, &n));)
+        if (list_word_is(w, n, name))
+            return true;
+    return false;
+}
+
 long notice_read_fd(int fd, char *buf, size_t len)
 {
     size_t n = 0;

@@ -60,6 +60,13 @@ struct notice_source {
 extern const struct notice_source *const notice_sources[];
 const struct notice_source *notice_find(const char *name);
 
+/* COGC_NOTICES: which sources to open, a comma-separated list of their
+ * names, or "none".  notice_list_check: 0 when every name is a source's,
+ * else -1 with the first one that is not in bad[len].  notice_list_has:
+ * whether `name` is listed (a NULL list lists every source). */
+int notice_list_check(const char *list, char *bad, size_t len);
+bool notice_list_has(const char *list, const char *name);
+
 /* ---- helpers shared by the sources, exposed for unit tests ---- */
 
 /* From the text of /proc/self/cgroup: the path of the cgroup v1 hierarchy

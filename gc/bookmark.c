@@ -115,18 +115,36 @@ static int cmp_uptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The live lists into a new array.  Not in place: the lists lie in the
+ * order their pages went out, not the order the chunks are walked in,
+ * and moving one down in walking order wrote over others not moved yet
+ * (a page's list then named another's targets, and a full collection
+ * left what its page pointed to unmarked).  Without memory for the copy,
+ * the dead stay. */
+#define FOR_EACH_PAGE_OUT(c, i)                                        \
+    for (struct chunk *c = chunk_list(); c; c = c->next)               \
+        for (size_t i = c->first; i < c->npages; i++)                  \
+            if (bookmark_page_is_out(c, i))
+
 static void squeeze_targets(void)
 {
+    size_t live = 0;
+    FOR_EACH_PAGE_OUT(c, i)
+        live += c->out[i].n;
+    size_t cap = round_up((live ? live : 1) * sizeof *targets.v, PAGE_SIZE);
+    uintptr_t *v = os_map(cap);
+    if (!v)
+        return;
     size_t n = 0;
-    for (struct chunk *c = chunk_list(); c; c = c->next)
-        for (size_t i = c->first; i < c->npages; i++) {
-            if (!bookmark_page_is_out(c, i))
-                continue;
-            struct out_page *op = &c->out[i];
-            memmove(&targets.v[n], &targets.v[op->off], op->n * sizeof *targets.v);
-            op->off = (uint32_t)n;
-            n += op->n;
-        }
+    FOR_EACH_PAGE_OUT(c, i) {
+        struct out_page *op = &c->out[i];
+        memcpy(&v[n], &targets.v[op->off], op->n * sizeof *targets.v);
+        op->off = (uint32_t)n;
+        n += op->n;
+    }
+    os_unmap(targets.v, targets.cap * sizeof *targets.v);
+    targets.v = v;
+    targets.cap = cap / sizeof *targets.v;
     targets.n = n;
     targets_dead = 0;
 }

@@ -68,6 +68,8 @@ const struct option_desc option_table[OPT_COUNT] = {
                           "minor collections scan only static-root blocks changed since the last one"},
     [OPT_AGING]        = {"COGC_AGING", OPT_BOOL, 1, 0, 1, NULL,
                           "minor collections promote an object on its second survival, not its first"},
+    [OPT_NOTICES]      = {"COGC_NOTICES", OPT_STRING, 0, 0, 0, NULL,
+                          "COGC_BOOKMARK: the notice sources to open, comma-separated, or none; unset = every available one"},
 };
 
 static int64_t values[OPT_COUNT];

@@ -35,6 +35,7 @@ enum option_id {
     OPT_FREE_SPACE_DIVISOR,
     OPT_ROOT_COPIES,
     OPT_AGING,
+    OPT_NOTICES,
     OPT_COUNT
 };
 

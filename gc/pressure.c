@@ -38,7 +38,6 @@ static uint64_t notices[MAX_SOURCES];     /* heap lock */
 static uint64_t pressure_collections, pages_given_back;
 static bool bookmarks;                   /* the write watch is on: pages can be sent out */
 static uint64_t last_gc_ns;
-static size_t released_seen;             /* residency: our own releases do not count */
 
 size_t pressure_budget_rule(uint64_t limit, uint64_t nonheap, uint64_t avail, uint64_t heap_resident)
 {
@@ -185,13 +184,12 @@ static uint64_t keep_within(uint64_t rss)
     return room > headroom ? room - headroom : 0;
 }
 
-/* Every free page run back to the kernel, whatever its age; the residency
- * source is told these drops are ours.  Returns the pages given back. */
+/* Every free page run back to the kernel, whatever its age (they leave
+ * the residency source's ranges).  Returns the pages given back. */
 static size_t give_back(void)
 {
     size_t given = pages_release_idle(UINT64_MAX, 0);
     pages_given_back += given;
-    released_seen = pages_released_count();
     return given;
 }
 
@@ -436,11 +434,41 @@ bool pressure_collect_before_growth(size_t extra)
     return true;
 }
 
+/* For the residency source: the heap's pages in use that are not sent
+ * out, in runs as long as they go.  Pages given back or sent out leave
+ * them, so a drop the source sees within them is the kernel's doing. */
+struct run { notice_range_fn fn; void *ctx; uintptr_t lo, hi; };
+
+static void run_add(struct run *r, uintptr_t lo, uintptr_t hi)
+{
+    if (lo == r->hi) {
+        r->hi = hi;
+        return;
+    }
+    if (r->hi > r->lo)
+        r->fn(r->ctx, (void *)r->lo, r->hi - r->lo);
+    r->lo = lo;
+    r->hi = hi;
+}
+
 static void ranges(notice_range_fn fn, void *ctx)
 {
+    struct run r = {fn, ctx, 0, 0};
     heap_lock();
+    bool any_out = bookmark_pages_out != 0;
     for (struct chunk *c = chunk_list(); c; c = c->next)
-        fn(ctx, (void *)page_addr(c, c->first), (size_t)(c->npages - c->first) * PAGE_SIZE);
+        for (size_t i = c->first; i < c->npages;) {
+            const struct page_desc *pd = c->single ? &c->pd[c->first] : &c->pd[i];
+            size_t end = c->single ? c->npages : i + (pd->npages ? pd->npages : 1);
+            if (end > c->npages)
+                end = c->npages;
+            if (pd->state == PS_SMALL || pd->state == PS_LARGE)
+                for (; i < end; i++)
+                    if (!any_out || !bookmark_page_is_out(c, i))
+                        run_add(&r, page_addr(c, i), page_addr(c, i) + PAGE_SIZE);
+            i = end;
+        }
+    run_add(&r, 0, 0);
     heap_unlock();
 }
 
@@ -495,9 +523,6 @@ static void *notice_main(void *arg)
         bool tick = r == 0;
         if (tick)
             last_tick_ns = os_now_ns();
-        heap_lock();
-        size_t rel = pages_released_count();
-        heap_unlock();
         for (size_t i = 0, k = 0; i < nopen; i++) {
             bool fired;
             if (open_fd[i] >= 0)
@@ -512,11 +537,6 @@ static void *notice_main(void *arg)
                 open_src[i]->close();
                 open_src[i] = NULL;   /* keeps the index of the others */
                 open_fd[i] = -1;
-                continue;
-            }
-            /* residency: pages we released ourselves are not the kernel's doing */
-            if (open_fd[i] < 0 && rel != released_seen) {
-                released_seen = rel;
                 continue;
             }
             if (n > 0) {
@@ -541,15 +561,37 @@ static void *notice_main(void *arg)
 
 static bool started;
 
-/* Opens every available source and starts the notice thread. */
+/* COGC_NOTICES, when every name in it is a source's; NULL: every source. */
+static const char *wanted_sources(void)
+{
+    const char *list = option_string(OPT_NOTICES);
+    char bad[64], names[128];
+    if (!list || notice_list_check(list, bad, sizeof bad) == 0)
+        return list;
+    size_t n = 0;
+    for (size_t i = 0; notice_sources[i] && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s, ", notice_sources[i]->name);
+    report_warn("COGC_NOTICES=\"%s\": \"%s\" is not a notice source (%snone); ignored, every available source is opened",
+                list, bad, names);
+    return NULL;
+}
+
+/* Opens every available source (or those COGC_NOTICES names) and starts
+ * the notice thread. */
 static void start(void)
 {
     struct notice_config cfg = {.psi_stall_us = 150000, .psi_window_us = 1000000, .period_ms = TICK_MS,
                                 .ranges = ranges};
     nopen = 0;
+    const char *list = wanted_sources();
     for (size_t i = 0; notice_sources[i] && nopen < MAX_SOURCES; i++) {
         char why[256] = "";
         const struct notice_source *s = notice_sources[i];
+        if (!notice_list_has(list, s->name)) {
+            if (option(OPT_STATS))
+                report_line("cogc: notice source %s not opened (COGC_NOTICES)", s->name);
+            continue;
+        }
         int fd = s->probe(why, sizeof why) == 0 ? s->open(&cfg, why, sizeof why) : -1;
         if (fd == -1) {
             if (option(OPT_STATS))

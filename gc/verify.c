@@ -1,5 +1,6 @@
 #include "verify.h"
 #include "block.h"
+#include "bookmark.h"
 #include "object.h"
 #include "options.h"
 #include "os.h"
@@ -41,23 +42,29 @@ static const char *kind_name(unsigned k)
 static size_t bad, objects;
 static bool interior;
 
-static void describe_block(char *buf, size_t n, const struct page_desc *b)
+/* b's flags; whether obj (in b, of chunk c) carries a free tag (on a free
+ * list), has a bookmark bit, lies on a page sent out. */
+static void describe_block(char *buf, size_t n, const struct chunk *c, const struct page_desc *b, uintptr_t obj)
 {
-    snprintf(buf, n, "block flags %#x%s%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
+    bool free = b->state == PS_SMALL && b->kind != KIND_ATOMIC && is_free((const void *)obj);
+    size_t g = granule_bit(c, obj);
+    snprintf(buf, n, "block flags %#x%s%s%s%s%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
              (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "",
-             block_parked(b) ? " parked" : "");
+             block_parked(b) ? " parked" : "", free ? ", free-tagged" : "",
+             (c->bookmark[g >> 6] >> (g & 63)) & 1 ? ", bookmarked" : "",
+             bookmark_page_is_out(c, page_index(c, obj)) ? ", on a page out" : "");
 }
 
 /* The object, and the object holding the word when there is one (a root
  * range otherwise): block flags and marks say which mechanism missed it. */
 static void report_unmarked(const struct object_ref *o, const uintptr_t *p, struct item it)
 {
-    char what[64], where[256] = "a root range";
-    describe_block(what, sizeof what, o->block);
+    char what[128], where[320] = "a root range";
+    describe_block(what, sizeof what, o->chunk, o->block, o->start);
     struct object_ref h;
     if (object_find((uintptr_t)p, true, &h) == OBJ_FOUND) {
-        char hb[64], hp[80];
-        describe_block(hb, sizeof hb, h.block);
+        char hb[128], hp[80];
+        describe_block(hb, sizeof hb, h.chunk, h.block, h.start);
         watch_describe_page((uintptr_t)p, hp, sizeof hp);
         snprintf(where, sizeof where, "object %p, %s, %s, %s", (void *)h.start,
                  bit_test(h.chunk->mark, granule_bit(h.chunk, h.start)) ? "marked" : "unmarked", hb, hp);
@@ -68,12 +75,21 @@ static void report_unmarked(const struct object_ref *o, const uintptr_t *p, stru
                 (void *)it.lo, (void *)it.hi, where);
 }
 
+/* A free object holds its list link and tag, nothing of the program's: a
+ * stale word naming it proves nothing, and marking need not follow its
+ * link (a page sent out lists no target for it: bookmark.c). */
+static bool on_free_list(const struct object_ref *o)
+{
+    return o->block->state == PS_SMALL && o->block->kind != KIND_ATOMIC && o->size >= 2 * sizeof(uintptr_t) &&
+           is_free((const void *)o->start);
+}
+
 /* Reads thread stacks and other foreign memory, like the marker. */
 COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
 {
     for (uintptr_t *p = (uintptr_t *)it.lo; (uintptr_t)(p + 1) <= it.hi; p++) {
         struct object_ref o;
-        if (object_find(*p, interior, &o) != OBJ_FOUND || !visit(o.start))
+        if (object_find(*p, interior, &o) != OBJ_FOUND || !visit(o.start) || on_free_list(&o))
             continue;
         objects++;
         if (!bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)) && bad++ < 8)

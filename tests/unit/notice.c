@@ -65,6 +65,31 @@ START_TEST(meminfo_and_events)
 }
 END_TEST
 
+/* COGC_NOTICES lists (gc/pressure.c opens only the sources named). */
+START_TEST(source_lists)
+{
+    char bad[64];
+    ck_assert_int_eq(notice_list_check("cgroup-v1", bad, sizeof bad), 0);
+    ck_assert_int_eq(notice_list_check(" residency , cgroup-v1,gcdev", bad, sizeof bad), 0);
+    ck_assert_int_eq(notice_list_check("none", bad, sizeof bad), 0);
+    ck_assert_int_eq(notice_list_check("cgroup-v1,pis", bad, sizeof bad), -1);
+    ck_assert_str_eq(bad, "pis");
+    ck_assert_int_eq(notice_list_check("psi-cgroupx", bad, sizeof bad), -1);
+    ck_assert_str_eq(bad, "psi-cgroupx");
+    ck_assert_int_eq(notice_list_check("psi,,residency", bad, sizeof bad), -1);
+    ck_assert_str_eq(bad, "(empty)");
+    ck_assert_int_eq(notice_list_check("psi,", bad, sizeof bad), -1);
+    ck_assert_int_eq(notice_list_check("", bad, sizeof bad), -1);
+    ck_assert(notice_list_has(NULL, "psi"));
+    ck_assert(notice_list_has(" residency , cgroup-v1", "cgroup-v1"));
+    ck_assert(notice_list_has(" residency , cgroup-v1", "residency"));
+    /* a name is matched whole: psi is not psi-cgroup */
+    ck_assert(!notice_list_has("psi-cgroup", "psi"));
+    ck_assert(!notice_list_has("psi", "psi-cgroup"));
+    ck_assert(!notice_list_has("none", "residency"));
+}
+END_TEST
+
 START_TEST(budget_rule)
 {
     const uint64_t M = 1 << 20;
@@ -124,6 +149,17 @@ static void one_range(void *ctx, void *addr, size_t len) { (void)addr; *(size_t 
 static char region[1 << 16] __attribute__((aligned(4096)));
 static void ranges(notice_range_fn fn, void *ctx) { fn(ctx, region, sizeof region); }
 
+/* The collector's ranges leave out what it gives back or sends out
+ * itself: the first half of `region`, from the second check on. */
+static bool half_left_out;
+static void ranges_less_given_back(notice_range_fn fn, void *ctx)
+{
+    if (half_left_out)
+        fn(ctx, region + sizeof region / 2, sizeof region / 2);
+    else
+        fn(ctx, region, sizeof region);
+}
+
 START_TEST(every_source_probes)
 {
     size_t seen = 0;
@@ -176,6 +212,37 @@ START_TEST(residency_sees_dropped_pages)
 }
 END_TEST
 
+/* Pages that leave the ranges are not counted, whatever happens to them:
+ * a notice says only that the kernel took pages the collector still uses. */
+START_TEST(residency_ignores_pages_left_out)
+{
+    const struct notice_source *s = notice_find("residency");
+    char why[256];
+    if (s->probe(why, sizeof why) != 0) {
+        printf("SKIP: %s\n", why);
+        return;
+    }
+    memset(region, 1, sizeof region);
+    half_left_out = false;
+    struct notice_config cfg = {.period_ms = 100, .ranges = ranges_less_given_back};
+    ck_assert_int_eq(s->open(&cfg, why, sizeof why), -2);
+    ck_assert_int_eq(s->check(), 0);   /* the baseline */
+    /* given back by the collector: out of the ranges, then dropped */
+    half_left_out = true;
+    ck_assert_int_eq(madvise(region, sizeof region / 2, MADV_DONTNEED), 0);
+    ck_assert_int_eq(s->check(), 0);
+    /* taken from the pages still in use: a quarter of the region */
+    ck_assert_int_eq(madvise(region + sizeof region / 2, sizeof region / 4, MADV_DONTNEED), 0);
+    ck_assert_int_eq(s->check(), (long)(sizeof region / 4 / 4096));
+    /* back in use and resident, then taken again: counted again */
+    memset(region + sizeof region / 2, 2, sizeof region / 4);
+    ck_assert_int_eq(s->check(), 0);
+    ck_assert_int_eq(madvise(region + sizeof region / 2, 4096, MADV_DONTNEED), 0);
+    ck_assert_int_eq(s->check(), 1);
+    s->close();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("notice");
@@ -183,11 +250,13 @@ int main(void)
     tcase_add_test(tc, cgroup_lines);
     tcase_add_test(tc, psi_trigger_line);
     tcase_add_test(tc, meminfo_and_events);
+    tcase_add_test(tc, source_lists);
     tcase_add_test(tc, budget_rule);
     tcase_add_test(tc, populate_rule);
     tcase_add_test(tc, runnable_count);
     tcase_add_test(tc, every_source_probes);
     tcase_add_test(tc, residency_sees_dropped_pages);
+    tcase_add_test(tc, residency_ignores_pages_left_out);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
