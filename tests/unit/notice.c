@@ -193,18 +193,29 @@ END_TEST
 
 /* residency counts pages that left memory: release half the region and the
  * next check says so. */
-START_TEST(residency_sees_dropped_pages)
+/* The residency source opened over `region` (written) through `fn`, and
+ * its first check (the baseline) made; NULL after saying why it is
+ * unavailable. */
+static const struct notice_source *residency_open(notice_ranges_fn fn)
 {
     const struct notice_source *s = notice_find("residency");
     char why[256];
     if (s->probe(why, sizeof why) != 0) {
         printf("SKIP: %s\n", why);
-        return;
+        return NULL;
     }
     memset(region, 1, sizeof region);
-    struct notice_config cfg = {.period_ms = 100, .ranges = ranges};
+    struct notice_config cfg = {.period_ms = 100, .ranges = fn};
     ck_assert_int_eq(s->open(&cfg, why, sizeof why), -2);
-    ck_assert_int_eq(s->check(), 0);   /* first check: the baseline */
+    ck_assert_int_eq(s->check(), 0);
+    return s;
+}
+
+START_TEST(residency_sees_dropped_pages)
+{
+    const struct notice_source *s = residency_open(ranges);
+    if (!s)
+        return;
     ck_assert_int_eq(madvise(region, sizeof region / 2, MADV_DONTNEED), 0);
     ck_assert_int_eq(s->check(), (long)(sizeof region / 2 / 4096));
     ck_assert_int_eq(s->check(), 0);
@@ -216,17 +227,10 @@ END_TEST
  * a notice says only that the kernel took pages the collector still uses. */
 START_TEST(residency_ignores_pages_left_out)
 {
-    const struct notice_source *s = notice_find("residency");
-    char why[256];
-    if (s->probe(why, sizeof why) != 0) {
-        printf("SKIP: %s\n", why);
-        return;
-    }
-    memset(region, 1, sizeof region);
     half_left_out = false;
-    struct notice_config cfg = {.period_ms = 100, .ranges = ranges_less_given_back};
-    ck_assert_int_eq(s->open(&cfg, why, sizeof why), -2);
-    ck_assert_int_eq(s->check(), 0);   /* the baseline */
+    const struct notice_source *s = residency_open(ranges_less_given_back);
+    if (!s)
+        return;
     /* given back by the collector: out of the ranges, then dropped */
     half_left_out = true;
     ck_assert_int_eq(madvise(region, sizeof region / 2, MADV_DONTNEED), 0);
