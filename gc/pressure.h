@@ -38,14 +38,18 @@ void pressure_after_collection(void);
  * stays within half the cgroup limit and the chunk within a quarter of the
  * available memory. */
 bool pressure_may_populate(size_t bytes);
-/* The rule alone, for unit tests (0: not known). */
+/* What /proc/meminfo gave when it could not be read: MemAvailable 0 is
+ * memory exhausted, not unknown. */
+#define PRESSURE_UNKNOWN UINT64_MAX
+/* The rule alone, for unit tests (limit 0: none; available
+ * PRESSURE_UNKNOWN: not known). */
 bool pressure_populate_rule(uint64_t cgroup_limit, uint64_t available, size_t mapped, size_t bytes);
 /* Counters for cogc_stats (heap lock held). */
 void pressure_fill_stats(struct cogc_stats *s);
 
 /* Pure budget rule, exposed for unit tests: 90 % of the smaller of
  * (cgroup limit - non-heap resident bytes) and (available + heap resident
- * bytes); 0 when neither is known. */
+ * bytes); 0 when neither is known (no limit, available PRESSURE_UNKNOWN). */
 size_t pressure_budget_rule(uint64_t cgroup_limit, uint64_t nonheap_rss, uint64_t available, uint64_t heap_resident);
 
 #endif

@@ -93,7 +93,9 @@ END_TEST
 START_TEST(budget_rule)
 {
     const uint64_t M = 1 << 20;
-    ck_assert_uint_eq(pressure_budget_rule(0, 0, 0, 0), 0);
+    ck_assert_uint_eq(pressure_budget_rule(0, 0, PRESSURE_UNKNOWN, 0), 0);
+    /* nothing available (not unknown): the heap keeps what it holds */
+    ck_assert_uint_eq(pressure_budget_rule(0, 0, 0, 50 * M), 50 * M / 10 * 9);
     /* cgroup 200 MiB, 20 MiB not heap, plenty available: 90 % of 180 MiB */
     ck_assert_uint_eq(pressure_budget_rule(200 * M, 20 * M, 20000 * M, 50 * M), 180 * M / 10 * 9);
     /* available memory is smaller: 100 MiB free + 50 MiB heap */
@@ -135,7 +137,8 @@ START_TEST(populate_rule)
 {
     const uint64_t M = 1 << 20;
     /* nothing known: populate */
-    ck_assert(pressure_populate_rule(0, 0, 0, 64 * M));
+    ck_assert(pressure_populate_rule(0, PRESSURE_UNKNOWN, 0, 64 * M));
+    ck_assert(!pressure_populate_rule(0, 0, 0, 64 * M));
     /* a 290 MiB cgroup: the first chunks yes, none past half the limit */
     ck_assert(pressure_populate_rule(290 * M, 20000 * M, 64 * M, 64 * M));
     ck_assert(!pressure_populate_rule(290 * M, 20000 * M, 128 * M, 64 * M));
