@@ -67,8 +67,7 @@ static uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-/* MemAvailable of /proc/meminfo in bytes; 0 when unknown. */
-/* PRESSURE_UNKNOWN when not readable.  Until 2026-11-28 that was 0, and so
+/* MemAvailable of /proc/meminfo in bytes; PRESSURE_UNKNOWN when not readable.  Until 2026-11-28 that was 0, and so
  * was a machine with no memory left: the budget then came out as "none",
  * and the heap unbounded just when memory ran out (the qemu guest's
  * pressure-gcdev test, 4.1 GiB of 4.4 taken outside the heap). */
@@ -172,10 +171,13 @@ static bool worth_collecting(void)
 
 static uint64_t keep_within(uint64_t rss)
 {
-    uint64_t limit = cgroup_limit(), avail = mem_available();
-    if (!limit && avail == PRESSURE_UNKNOWN)
-        return UINT64_MAX;   /* nothing to keep within */
-    uint64_t room = limit ? limit : avail + rss;
+    uint64_t limit = cgroup_limit(), room = limit;
+    if (!limit) {
+        uint64_t avail = mem_available();
+        if (avail == PRESSURE_UNKNOWN)
+            return UINT64_MAX;   /* nothing to keep within */
+        room = avail + rss;
+    }
     uint64_t headroom = room / 16 > HEADROOM ? room / 16 : HEADROOM;
     uint64_t heap = heap_in_memory();
     uint64_t nonheap = rss > heap ? rss - heap : 0;

@@ -42,11 +42,21 @@ static const char *kind_name(unsigned k)
 static size_t bad, objects;
 static bool interior;
 
+/* Object obj of block b carries a free tag.  A free object holds its list
+ * link and tag, nothing of the program's: a stale word naming it proves
+ * nothing, and marking need not follow its link (a page sent out lists no
+ * target for it: bookmark.c). */
+static bool on_free_list(const struct page_desc *b, uintptr_t obj)
+{
+    return b->state == PS_SMALL && b->kind != KIND_ATOMIC && b->objsize >= 2 * sizeof(uintptr_t) &&
+           is_free((const void *)obj);
+}
+
 /* b's flags; whether obj (in b, of chunk c) carries a free tag (on a free
  * list), has a bookmark bit, lies on a page sent out. */
 static void describe_block(char *buf, size_t n, const struct chunk *c, const struct page_desc *b, uintptr_t obj)
 {
-    bool free = b->state == PS_SMALL && b->kind != KIND_ATOMIC && is_free((const void *)obj);
+    bool free = on_free_list(b, obj);
     size_t g = granule_bit(c, obj);
     snprintf(buf, n, "block flags %#x%s%s%s%s%s%s%s", b->flags, (b->flags & PF_YOUNG) ? " young" : "",
              (b->flags & PF_FRESH) ? " fresh" : "", (b->flags & PF_HELD) ? " held" : "",
@@ -75,21 +85,12 @@ static void report_unmarked(const struct object_ref *o, const uintptr_t *p, stru
                 (void *)it.lo, (void *)it.hi, where);
 }
 
-/* A free object holds its list link and tag, nothing of the program's: a
- * stale word naming it proves nothing, and marking need not follow its
- * link (a page sent out lists no target for it: bookmark.c). */
-static bool on_free_list(const struct object_ref *o)
-{
-    return o->block->state == PS_SMALL && o->block->kind != KIND_ATOMIC && o->size >= 2 * sizeof(uintptr_t) &&
-           is_free((const void *)o->start);
-}
-
 /* Reads thread stacks and other foreign memory, like the marker. */
 COGC_SCANS_FOREIGN_MEMORY static bool trace_range(struct item it)
 {
     for (uintptr_t *p = (uintptr_t *)it.lo; (uintptr_t)(p + 1) <= it.hi; p++) {
         struct object_ref o;
-        if (object_find(*p, interior, &o) != OBJ_FOUND || !visit(o.start) || on_free_list(&o))
+        if (object_find(*p, interior, &o) != OBJ_FOUND || !visit(o.start) || on_free_list(o.block, o.start))
             continue;
         objects++;
         if (!bit_test(o.chunk->mark, granule_bit(o.chunk, o.start)) && bad++ < 8)

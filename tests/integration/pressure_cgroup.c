@@ -89,23 +89,18 @@ static uint64_t meminfo(const char *key)
     return notice_read_file("/proc/meminfo", text, sizeof text) > 0 ? notice_meminfo_bytes(text, key) : 0;
 }
 
-static void write_pages(char *m, size_t bytes)
-{
-    for (size_t off = 0; off < bytes; off += 4096)
-        m[off] = (char)(m[off] + 1);
-}
-
-/* `bytes` more of memory outside the heap, every page written; NULL after
- * saying why. */
-static char *take_outside(size_t bytes)
+/* `bytes` more of memory outside the heap, every page written; false
+ * after saying why. */
+static bool take_outside(size_t bytes)
 {
     char *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         perror("mmap");
-        return NULL;
+        return false;
     }
-    write_pages(m, bytes);
-    return m;
+    for (size_t off = 0; off < bytes; off += 4096)
+        m[off] = (char)(off >> 12 | 1);
+    return true;
 }
 
 static int child(void)
@@ -171,7 +166,8 @@ static int child(void)
         cap = meminfo("MemAvailable:") + meminfo("SwapFree:") / 2;
     if (outside && !take_outside(outside))
         return 1;
-    double end = now_s() + (global ? 120 : 30);
+    int window_s = global ? 120 : 30;
+    double end = now_s() + window_s;
     unsigned rounds = 0;
     do {
         if (global && notices_of(&s, source) == 0 && outside + GLOBAL_STEP <= cap) {
@@ -230,8 +226,8 @@ static int child(void)
      * as collections): with one source open, they are its doing. */
     uint64_t notices = notices_of(&s, source);
     if (notices == 0 || s.pressure_collections == 0) {
-        fprintf(stderr, "FAIL: no memory-pressure notice%s%s led to a collection in 30 s\n", source ? " from " : "",
-                source ? source : "");
+        fprintf(stderr, "FAIL: no memory-pressure notice%s%s led to a collection in %d s\n", source ? " from " : "",
+                source ? source : "", window_s);
         rc = 1;
     }
     if (s.pages_evicted == 0) {
